@@ -1,0 +1,11 @@
+#pragma once
+// Each sub-command lives in its own cmd_<name>.cpp and registers itself on the app. A command reports failure by
+// throwing quasr::Error (printed by main as "quasr: error: ...", exit 1); CLI11 parse errors exit 2 with usage.
+#include <CLI/CLI.hpp>
+
+namespace quasr::cli {
+
+void register_info(CLI::App& app);
+void register_formats(CLI::App& app);
+
+}  // namespace quasr::cli
