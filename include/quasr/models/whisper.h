@@ -1,0 +1,65 @@
+#pragma once
+// The Whisper network: conv stem + sinusoidal positions + pre-LN encoder blocks; decoder with learned positions,
+// causal self-attention with a KV cache and cross-attention over cached encoder K/V. Full precision computes in
+// FP32. Decoding strategies (greedy, beam search, timestamps, long-form) live in whisper_decode.h and use only
+// this interface. Sequences in a DecoderState are decoded together so beams share one pass over the weights.
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace quasr::models {
+
+struct WhisperConfig {
+  int n_mels = 80;
+  int n_audio_ctx = 1500;  // encoder positions (3000 mel frames / 2)
+  int n_audio_state = 0;   // d_model
+  int n_audio_head = 0;
+  int n_audio_layer = 0;
+  int n_text_ctx = 448;
+  int n_text_state = 0;
+  int n_text_head = 0;
+  int n_text_layer = 0;
+  int n_vocab = 0;
+  bool multilingual = false;
+  // From the model directory's config.json (CTranslate2 layout).
+  std::vector<int> suppress_ids;        // always suppressed ("-1" in faster-whisper's suppress_tokens)
+  std::vector<int> suppress_ids_begin;  // suppressed at the first sampled position
+  std::vector<int> lang_ids;            // token ids of <|en|>, <|de|>, ... (multilingual models)
+};
+
+// Opaque per-batch decoder state: self-attention KV cache per sequence, shared cross-attention K/V.
+struct DecoderState;
+
+class WhisperModel {
+ public:
+  virtual ~WhisperModel() = default;
+  // `path_or_name`: a model directory (model.bin + config.json + tokenizer.json), or a name such as "tiny.en"
+  // resolved under $QUASR_MODELS_DIR or <repo>/models. Throws IoError / InvalidArgument naming the problem.
+  static std::unique_ptr<WhisperModel> load(const std::string& path_or_name);
+
+  virtual const WhisperConfig& config() const = 0;
+  virtual const std::string& directory() const = 0;
+
+  // mel: [n_mels][3000] row-major (one 30-s window). Returns encoder output [n_audio_ctx][n_audio_state].
+  virtual std::vector<float> encode(std::span<const float> mel) const = 0;
+
+  // A decoder state for `batch` sequences over one encoder output (cross-attention K/V computed once, shared).
+  virtual std::unique_ptr<DecoderState> start(std::span<const float> encoder_out, int batch) const = 0;
+  // Appends `n_per_seq` tokens to every sequence (tokens: [batch][n_per_seq]) and writes the logits of each
+  // sequence's last position: logits [batch][n_vocab].
+  virtual void step(DecoderState& state, std::span<const int> tokens, int n_per_seq,
+                    std::span<float> logits) const = 0;
+  // Reorders / duplicates sequences for beam search: new sequence i continues old sequence src[i].
+  // src.size() becomes the new batch size.
+  virtual void reorder(DecoderState& state, std::span<const int> src) const = 0;
+  // Number of tokens already in sequence 0's cache.
+  virtual int cached_length(const DecoderState& state) const = 0;
+};
+
+// Resolves a model name ("tiny.en", "base") or directory to a directory path; throws InvalidArgument listing the
+// installed names when it is neither.
+std::string resolve_model_dir(const std::string& path_or_name);
+
+}  // namespace quasr::models
