@@ -24,7 +24,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("out_dir")
     parser.add_argument("inputs", nargs="*")
-    parser.add_argument("--n-mels", type=int, nargs="+", default=[80, 128])
+    parser.add_argument("--n-mels", type=int, nargs="*", default=[80, 128])
     parser.add_argument("--padding", type=int, default=160)
     args = parser.parse_args()
 

@@ -92,7 +92,8 @@ inline Reference run_reference(const std::vector<std::string>& inputs, const std
                              "): run scripts/setup.sh to create .venv with faster-whisper");
   TempDir out;
   std::string cmd = shell_quote(python) + " " + shell_quote(source_dir() + "/scripts/ref_features.py") +
-                    " --padding " + std::to_string(padding) + " --n-mels";
+                    " --padding " + std::to_string(padding);
+  cmd += " --n-mels";  // possibly empty: waveforms only
   for (int n : n_mels) cmd += " " + std::to_string(n);
   cmd += " -- " + shell_quote(out.path().string());
   for (const auto& in : inputs) cmd += " " + shell_quote(in);
