@@ -118,13 +118,14 @@ LogMel log_mel_spectrogram(std::span<const float> samples_16k, int n_mels, int64
   out.n_frames = padded / kHopLength;
   if (out.n_frames == 0) return out;
 
-  // The centred signal: reflect(waveform ++ zeros(padding)) over [-n_fft/2, padded + n_fft/2).
+  // Sample i of the centred signal: reflect(waveform ++ zeros(padding)) at position i - n_fft/2. Read straight
+  // from the input (no padded copy: an hour of audio would need half a gigabyte of doubles).
   constexpr int kHalf = kNFft / 2;
-  std::vector<double> signal(static_cast<size_t>(padded + kNFft));
-  for (int64_t i = 0; i < padded + kNFft; ++i) {
+  const float* samples = samples_16k.data();
+  auto centred_sample = [&](int64_t i) -> double {
     const int64_t j = reflect_index(i - kHalf, padded);
-    signal[static_cast<size_t>(i)] = j < n_samples ? samples_16k[static_cast<size_t>(j)] : 0.0;
-  }
+    return j < n_samples ? samples[j] : 0.0;
+  };
 
   static const std::vector<double> window = periodic_hann();
   static const RealFft fft(kNFft);
@@ -137,8 +138,14 @@ LogMel log_mel_spectrogram(std::span<const float> samples_16k, int n_mels, int64
     std::vector<double> frame(kNFft), power(kBins);
     std::vector<std::complex<double>> spectrum(kBins), scratch(static_cast<size_t>(fft.scratch_size()));
     for (int64_t t = begin; t < end; ++t) {
-      const double* x = signal.data() + t * kHopLength;
-      for (int i = 0; i < kNFft; ++i) frame[static_cast<size_t>(i)] = x[i] * window[static_cast<size_t>(i)];
+      const int64_t start = t * kHopLength;  // in centred coordinates
+      if (start >= kHalf && start - kHalf + kNFft <= n_samples) {
+        const float* x = samples + (start - kHalf);
+        for (int i = 0; i < kNFft; ++i) frame[static_cast<size_t>(i)] = x[i] * window[static_cast<size_t>(i)];
+      } else {  // touches the reflected edges or the zero padding
+        for (int i = 0; i < kNFft; ++i)
+          frame[static_cast<size_t>(i)] = centred_sample(start + i) * window[static_cast<size_t>(i)];
+      }
       fft.forward(frame, spectrum, scratch);
       // Not std::norm: libstdc++ computes it as abs(z)^2, slower and less exact than the sum of squares.
       for (int k = 0; k < kBins; ++k) {
