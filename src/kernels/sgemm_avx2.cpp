@@ -32,7 +32,7 @@ struct Ops {
 
 // 6 x 16 tile: 12 accumulators + 2 B registers + 1 broadcast of the 16 ymm registers.
 constexpr int kMR = 6, kNV = 2;
-constexpr int kKC = 256, kMC = 6 * 12, kNC = 16 * 32;
+constexpr int kKC = 512, kMC = 6 * 12, kNC = 16 * 32;
 constexpr const char* kName = "avx2";
 
 #include "sgemm_generic.inc"
