@@ -75,8 +75,10 @@ void small_m(const SgemmKernels& kern, bool trans_a, bool trans_b, int64_t M, in
     A = a;
     lda = K;
   }
-  // Columns per task: enough multiply-adds (>= 64k) that waking a thread pays, in multiples of 64 columns.
-  const int64_t grain = std::max<int64_t>(64, (65536 / std::max<int64_t>(M * K, 1) + 63) / 64 * 64);
+  // Columns per task: enough multiply-adds (>= 1M, ~40 us on one core) that handing half to a pool thread pays
+  // even when the machine is oversubscribed and the woken thread waits for a time slice (measured on a shared
+  // 2-core machine: at 256k the second thread made M = 1 slower), in multiples of 64 columns.
+  const int64_t grain = std::max<int64_t>(64, ((int64_t{1} << 20) / std::max<int64_t>(M * K, 1) + 63) / 64 * 64);
   const detail::SgemmSmallM fn = trans_b ? kern.small_m_nt : kern.small_m_nn;
   parallel_for(0, (N + 63) / 64, grain / 64, [&](int64_t b0, int64_t b1) {
     fn(M, b0 * 64, std::min(N, b1 * 64), K, alpha, A, lda, B, ldb, beta, C, ldc);

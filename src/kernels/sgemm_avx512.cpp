@@ -26,6 +26,7 @@ struct Ops {
   static void store_partial(float* p, V v, int n) { _mm512_mask_storeu_ps(p, mask(n), v); }
   static V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
   static V mul(V a, V b) { return _mm512_mul_ps(a, b); }
+  static V add(V a, V b) { return _mm512_add_ps(a, b); }
   static float hsum(V v) { return _mm512_reduce_add_ps(v); }
 };
 
