@@ -238,6 +238,38 @@ TEST(AudioLoad, ReadsFlacOggMp3Opus) {
   expect_sine_preserved(dir.file("s.mp3"), 2.0, 1000, 0.5, 0.02, 420);
 }
 
+// More than two channels: averaged (ffmpeg would apply its surround downmix matrix instead; not matched).
+TEST(AudioLoad, AveragesMoreThanTwoChannels) {
+  TempDir dir;
+  std::mt19937 rng(9);
+  std::uniform_real_distribution<float> uniform(-0.9f, 0.9f);
+  std::vector<float> x(3 * 4000);
+  for (auto& v : x) v = uniform(rng);
+  const std::string path = dir.file("three.wav");
+  write_sndfile(path, SF_FORMAT_WAV | SF_FORMAT_PCM_16, 16000, 3, x);
+  // The int16 values actually stored, read back with libsndfile.
+  SF_INFO info{};
+  SNDFILE* f = sf_open(path.c_str(), SFM_READ, &info);
+  ASSERT_NE(f, nullptr);
+  std::vector<short> stored(x.size());
+  ASSERT_EQ(sf_readf_short(f, stored.data(), 4000), 4000);
+  sf_close(f);
+  const std::vector<float> got = load_audio_16k(path);
+  ASSERT_EQ(got.size(), 4000u);
+  for (size_t t = 0; t < got.size(); ++t) {
+    const int sum = stored[3 * t] + stored[3 * t + 1] + stored[3 * t + 2];
+    ASSERT_EQ(got[t] * 32768.0f, std::floor(sum / 3.0 + 0.5)) << "frame " << t;
+  }
+  // Six channels at 48 kHz carrying one tone with amplitudes 0.1..0.6: the mix has their mean, 0.35.
+  const size_t n = 48000;
+  std::vector<float> six(6 * n);
+  for (size_t i = 0; i < n; ++i)
+    for (int c = 0; c < 6; ++c)
+      six[6 * i + c] = 0.1f * float(c + 1) * float(std::sin(2 * std::numbers::pi * 1000.0 * double(i) / 48000));
+  write_sndfile(dir.file("six.wav"), SF_FORMAT_WAV | SF_FORMAT_FLOAT, 48000, 6, six);
+  expect_sine_preserved(dir.file("six.wav"), 1.0, 1000, 0.35, 0.002);
+}
+
 // --- bad input -------------------------------------------------------------------------------------------------
 
 void expect_io_error(const std::string& path, const std::string& fragment) {
