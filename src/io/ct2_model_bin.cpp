@@ -90,7 +90,9 @@ Ct2ModelBin read_ct2_model_bin(const std::string& path) {
   m.spec_revision = r.scalar<uint32_t>("spec revision");
   const uint32_t n_vars = r.scalar<uint32_t>("variable count");
   // Each variable needs at least 2+1 (name) + 1 (rank) + 1 (dtype) + 4 (size) bytes.
-  if (n_vars > r.remaining() / 9) r.fail("corrupt: variable count " + std::to_string(n_vars) + " exceeds what the file can hold");
+  if (n_vars > r.remaining() / 9) 
+    r.fail("truncated or corrupt: " + std::to_string(n_vars) + " variables cannot fit in the " +
+           std::to_string(r.remaining()) + " bytes left");
   std::vector<uint8_t> raw;
   for (uint32_t i = 0; i < n_vars; ++i) {
     const std::string what = "variable #" + std::to_string(i);
@@ -115,7 +117,9 @@ Ct2ModelBin read_ct2_model_bin(const std::string& path) {
     if (!m.variables.emplace(std::move(name), std::move(t)).second) r.fail("corrupt: duplicate " + vw);
   }
   const uint32_t n_aliases = r.scalar<uint32_t>("alias count");
-  if (n_aliases > r.remaining() / 4) r.fail("corrupt: alias count " + std::to_string(n_aliases) + " exceeds what the file can hold");
+  if (n_aliases > r.remaining() / 4) 
+    r.fail("truncated or corrupt: " + std::to_string(n_aliases) + " aliases cannot fit in the " +
+           std::to_string(r.remaining()) + " bytes left");
   for (uint32_t i = 0; i < n_aliases; ++i) {
     std::string alias = r.string("alias #" + std::to_string(i));
     std::string target = r.string("target of alias '" + alias + "'");
