@@ -69,3 +69,25 @@ inline std::string run_python(const TempDir& dir, const std::string& script, con
 }
 
 }  // namespace quasr::testing
+
+namespace quasr::testing {
+
+// Writes mono 16-bit PCM WAV (what any audio tool reads), clipping to [-1, 1].
+inline void write_wav16(const std::string& path, const std::vector<float>& samples, int sample_rate = 16000) {
+  std::ofstream out(path, std::ios::binary);
+  auto u32 = [&](uint32_t v) { out.write(reinterpret_cast<const char*>(&v), 4); };
+  auto u16 = [&](uint16_t v) { out.write(reinterpret_cast<const char*>(&v), 2); };
+  const uint32_t data_bytes = static_cast<uint32_t>(samples.size() * 2);
+  out.write("RIFF", 4);
+  u32(36 + data_bytes);
+  out.write("WAVEfmt ", 8);
+  u32(16), u16(1), u16(1), u32(sample_rate), u32(sample_rate * 2), u16(2), u16(16);
+  out.write("data", 4);
+  u32(data_bytes);
+  for (float s : samples) {
+    const float c = s > 1.f ? 1.f : (s < -1.f ? -1.f : s);
+    u16(static_cast<uint16_t>(static_cast<int16_t>(c * 32767.f)));
+  }
+}
+
+}  // namespace quasr::testing
