@@ -206,7 +206,7 @@ std::vector<uint8_t> pack_bits(std::span<const uint8_t> codes, int bits) {
   const unsigned limit = 1u << bits;
   std::vector<uint8_t> out(packed_bytes(codes.size(), bits), 0);
   if (bits == 8) {
-    std::memcpy(out.data(), codes.data(), codes.size());
+    if (!codes.empty()) std::memcpy(out.data(), codes.data(), codes.size());  // memcpy(null, ..., 0) is UB
     return out;
   }
   size_t bitpos = 0;
@@ -230,7 +230,7 @@ std::vector<uint8_t> unpack_bits(std::span<const uint8_t> packed, int bits, size
                           std::to_string(packed.size()));
   std::vector<uint8_t> out(count);
   if (bits == 8) {
-    std::memcpy(out.data(), packed.data(), count);
+    if (count) std::memcpy(out.data(), packed.data(), count);
     return out;
   }
   const unsigned mask = (1u << bits) - 1;
