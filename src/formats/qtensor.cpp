@@ -338,6 +338,9 @@ QTensor QTensor::deserialize(std::span<const uint8_t> bytes) {
   } catch (const InvalidArgument& e) {
     throw IoError(std::string("QTensor: bad spec text: ") + e.what());
   }
+  // serialize() writes the canonical form; anything else was not written by it (and would not round-trip).
+  if (q.spec.to_string() != text)
+    throw IoError("QTensor: spec text '" + text + "' is not canonical (expected '" + q.spec.to_string() + "')");
   const uint32_t rank = r.u32("rank");
   if (rank < 1 || rank > kMaxRank) throw IoError("QTensor: rank " + std::to_string(rank) + " out of range");
   for (uint32_t i = 0; i < rank; ++i) {
