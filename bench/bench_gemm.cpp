@@ -80,7 +80,10 @@ void bm_sgemm(benchmark::State& state, Shape s) {
   const std::vector<float> B = random_matrix(static_cast<size_t>(s.K * s.N), 2);
   std::vector<float> C(static_cast<size_t>(s.M * s.N)), C_ref(C.size());
   std::vector<CallTime> t_quasr;
-  [[maybe_unused]] std::vector<CallTime> t_blas;
+  [[maybe_unused]] std::vector<CallTime> t_blas, t_gemv;
+  // For M = 1 OpenBLAS's own matrix-vector product is the fairer peer (its sgemm does not switch to it), so it is
+  // timed too. It computes op(B)^T a, which for M = 1 is the same product.
+  const bool gemv_peer = s.M == 1 && !s.ta;
 #ifdef QUASR_HAVE_OPENBLAS
   openblas_set_num_threads(threads);
 #endif
@@ -96,6 +99,15 @@ void bm_sgemm(benchmark::State& state, Shape s) {
                   static_cast<int>(lda), B.data(), static_cast<int>(ldb), 0.0f, C_ref.data(), static_cast<int>(ldc));
     }));
     benchmark::DoNotOptimize(C_ref.data());
+    if (gemv_peer) {
+      t_gemv.push_back(time_call([&] {
+        // trans_b: B is N x K, y = B a; else B is K x N, y = B^T a.
+        cblas_sgemv(CblasRowMajor, s.tb ? CblasNoTrans : CblasTrans, static_cast<int>(s.tb ? s.N : s.K),
+                    static_cast<int>(s.tb ? s.K : s.N), 1.0f, B.data(), static_cast<int>(ldb), A.data(), 1, 0.0f,
+                    C_ref.data(), 1);
+      }));
+      benchmark::DoNotOptimize(C_ref.data());
+    }
 #endif
   }
   const double flops = 2.0 * static_cast<double>(s.M) * s.N * s.K;
@@ -110,6 +122,7 @@ void bm_sgemm(benchmark::State& state, Shape s) {
   const double o = median(t_blas, field);
   state.counters["openblas_GFLOPs"] = flops / o * 1e-9;
   state.counters["quasr_vs_openblas"] = o / q;
+  if (gemv_peer) state.counters["quasr_vs_openblas_gemv"] = median(t_gemv, field) / q;
 #endif
   state.SetLabel(std::string(quasr::isa_name(quasr::kernels::sgemm_isa())) + (use_cpu ? " cpu-time" : " wall-time"));
 }
