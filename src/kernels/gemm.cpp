@@ -128,7 +128,8 @@ void packed(const SgemmKernels& kern, bool trans_a, bool trans_b, int64_t M, int
   parallel_for(0, row_blocks * col_blocks, 1, [&](int64_t t0, int64_t t1) {
     const int64_t a_block = trans_a ? kern.mc * kcb : kern.mc * ldp;
     float* pa = scratch(tls_packed_a, static_cast<size_t>(a_block));
-    alignas(64) float edge[32 * 64];  // one partial tile (mr * nr <= 32 * 64)
+    alignas(64) float edge[32 * 64];  // one partial tile
+    QUASR_ASSERT(mr * nr <= 32 * 64);
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t i0 = (t % row_blocks) * kern.mc, i1 = std::min(M, i0 + kern.mc);
       const int64_t jb0 = (t / row_blocks) * kern.nc, jb1 = std::min(N, jb0 + kern.nc);
