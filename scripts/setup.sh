@@ -13,6 +13,7 @@ APT_PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev libopenblas-dev
   libsndfile1-dev libsoxr-dev nlohmann-json3-dev libcli11-dev libfmt-dev
   python3-venv python3-pip
+  pocketsphinx-testdata
 )
 
 missing=()
