@@ -5,7 +5,8 @@
 
 Writes
   data/english_spelling.json   British->American spelling map copied from openai-whisper's
-                               whisper/normalizers/english.json (MIT License, Copyright (c) 2022 OpenAI).
+                               whisper/normalizers/english.json (MIT License, Copyright (c) 2022 OpenAI),
+                               and data/english_spelling.json.LICENSE, that license.
   src/eval/unicode_*.inc       the Unicode properties Python's `re`, `str.lower()` and `unicodedata` use in
                                whisper's normalizers, taken from this Python's unicodedata so that the C++ agrees
                                with the reference character for character (same Unicode version).
@@ -38,6 +39,17 @@ def write_spelling_map():
         json.dump(mapping, f, indent=1, sort_keys=True, ensure_ascii=False)
         f.write("\n")
     print(f"wrote {out}: {len(mapping)} entries")
+    # Ship openai-whisper's license next to the copied data.
+    import importlib.metadata
+    dist = importlib.metadata.distribution("openai-whisper")
+    lic = next((f for f in dist.files if f.name.startswith("LICENSE")), None)
+    if lic is None:
+        sys.exit("openai-whisper's LICENSE file not found in its distribution")
+    with open(out + ".LICENSE", "w", encoding="utf-8") as f:
+        f.write(f"data/english_spelling.json is copied from openai-whisper {dist.version} "
+                "(whisper/normalizers/english.json), under this license:\n\n")
+        f.write(dist.locate_file(lic).read_text(encoding="utf-8"))
+    print(f"wrote {out}.LICENSE")
 
 
 # Character classes, packed in one byte: bits 0-4 are flags, bits 5-7 the category class.

@@ -10,6 +10,7 @@
 //                          and no diacritics with remove_diacritics); for any language.
 // Both agree with the Python character for character, including its whitespace (results may start or end with
 // a space); see docs/eval.md for the measured parity. Input is UTF-8 (malformed bytes become U+FFFD).
+// Normalizers hold no mutable state after construction: one instance can serve many threads.
 #include <filesystem>
 #include <memory>
 #include <string>
