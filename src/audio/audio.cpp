@@ -23,7 +23,9 @@ namespace {
 
 constexpr int kMinSampleRate = 1000;
 constexpr int kMaxSampleRate = 768000;  // the highest rate real PCM formats use
-constexpr sf_count_t kBlockFrames = 1 << 15;
+// Frames decoded per block: 32768, fewer for many-channel files so a block stays within ~2^18 values.
+constexpr sf_count_t kMaxBlockFrames = 1 << 15;
+constexpr sf_count_t kBlockValues = 1 << 18;
 
 [[noreturn]] void fail(const std::string& path, const std::string& what) {
   throw IoError("audio file '" + path + "': " + what);
@@ -87,7 +89,7 @@ class Resampler {
 
   // in == nullptr flushes the filter's tail.
   void process(const double* in, size_t n_in, std::vector<float>& out) {
-    buffer_.resize(static_cast<size_t>(std::ceil(std::max<size_t>(n_in, kBlockFrames) * ratio_)) + 256);
+    buffer_.resize(static_cast<size_t>(std::ceil(std::max<size_t>(n_in, kMaxBlockFrames) * ratio_)) + 256);
     size_t consumed = 0;
     for (;;) {
       size_t used = 0, produced = 0;
@@ -137,20 +139,21 @@ std::vector<float> load_audio_16k(const std::string& path) {
   std::vector<float> out;
   out.reserve(static_cast<size_t>(std::min<sf_count_t>(info.frames, sf_count_t{1} << 28) *
                                   (resample ? double(kSampleRate) / rate : 1.0)) + 16);
-  const size_t block_values = static_cast<size_t>(kBlockFrames) * static_cast<size_t>(channels);
+  const sf_count_t block_frames = std::clamp<sf_count_t>(kBlockValues / channels, 64, kMaxBlockFrames);
+  const size_t block_values = static_cast<size_t>(block_frames) * static_cast<size_t>(channels);
   std::vector<short> s16(cls == SampleClass::Int16 ? block_values : 0);
   std::vector<int> s32(cls == SampleClass::Int32 ? block_values : 0);
   std::vector<float> f32(cls == SampleClass::Float ? block_values : 0);
-  std::vector<double> mono(static_cast<size_t>(kBlockFrames));
+  std::vector<double> mono(static_cast<size_t>(block_frames));
   const float inv_channels = 1.0f / static_cast<float>(channels);
 
   int64_t total = 0;
   for (;;) {
     sf_count_t got = 0;
     switch (cls) {
-      case SampleClass::Int16: got = sf_readf_short(file.get(), s16.data(), kBlockFrames); break;
-      case SampleClass::Int32: got = sf_readf_int(file.get(), s32.data(), kBlockFrames); break;
-      case SampleClass::Float: got = sf_readf_float(file.get(), f32.data(), kBlockFrames); break;
+      case SampleClass::Int16: got = sf_readf_short(file.get(), s16.data(), block_frames); break;
+      case SampleClass::Int32: got = sf_readf_int(file.get(), s32.data(), block_frames); break;
+      case SampleClass::Float: got = sf_readf_float(file.get(), f32.data(), block_frames); break;
     }
     if (got <= 0) break;
     const size_t n = static_cast<size_t>(got);

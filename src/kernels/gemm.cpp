@@ -75,8 +75,10 @@ void small_m(const SgemmKernels& kern, bool trans_a, bool trans_b, int64_t M, in
     A = a;
     lda = K;
   }
-  // Columns per task: enough multiply-adds (>= 64k) that waking a thread pays, in multiples of 64 columns.
-  const int64_t grain = std::max<int64_t>(64, (65536 / std::max<int64_t>(M * K, 1) + 63) / 64 * 64);
+  // Columns per task: enough multiply-adds (>= 1M, ~40 us on one core) that handing half to a pool thread pays
+  // even when the machine is oversubscribed and the woken thread waits for a time slice (measured on a shared
+  // 2-core machine: at 256k the second thread made M = 1 slower), in multiples of 64 columns.
+  const int64_t grain = std::max<int64_t>(64, ((int64_t{1} << 20) / std::max<int64_t>(M * K, 1) + 63) / 64 * 64);
   const detail::SgemmSmallM fn = trans_b ? kern.small_m_nt : kern.small_m_nn;
   parallel_for(0, (N + 63) / 64, grain / 64, [&](int64_t b0, int64_t b1) {
     fn(M, b0 * 64, std::min(N, b1 * 64), K, alpha, A, lda, B, ldb, beta, C, ldc);
@@ -105,25 +107,15 @@ void pack_b_panel(bool trans_b, const float* B, int64_t ldb, int64_t N, int64_t 
     for (int64_t k = 0; k < kc; ++k) dst[k * nr + c] = 0.0f;
 }
 
-// op(A) rows [i0, i0 + MR), columns [k0, k0 + kc) -> dst[k * MR + r], zero past M.
-void pack_a_panel(bool trans_a, const float* A, int64_t lda, int64_t M, int64_t i0, int mr, int64_t k0, int64_t kc,
-                  float* dst) {
+// op(A) = A^T (A stored K x M): rows [i0, i0 + MR), columns [k0, k0 + kc) -> dst[k * MR + r], zero past M.
+void pack_a_panel(const float* A, int64_t lda, int64_t M, int64_t i0, int mr, int64_t k0, int64_t kc, float* dst) {
   const int64_t rows = std::min<int64_t>(mr, M - i0);
-  if (trans_a) {
-    for (int64_t k = 0; k < kc; ++k) {
-      const float* src = A + (k0 + k) * lda + i0;
-      float* d = dst + k * mr;
-      std::copy(src, src + rows, d);
-      std::fill(d + rows, d + mr, 0.0f);
-    }
-    return;
+  for (int64_t k = 0; k < kc; ++k) {
+    const float* src = A + (k0 + k) * lda + i0;
+    float* d = dst + k * mr;
+    std::copy(src, src + rows, d);
+    std::fill(d + rows, d + mr, 0.0f);
   }
-  for (int64_t r = 0; r < rows; ++r) {
-    const float* src = A + (i0 + r) * lda + k0;
-    for (int64_t k = 0; k < kc; ++k) dst[k * mr + r] = src[k];
-  }
-  for (int64_t r = rows; r < mr; ++r)
-    for (int64_t k = 0; k < kc; ++k) dst[k * mr + r] = 0.0f;
 }
 
 // ---- large M: packed panels --------------------------------------------------------------------------------------
@@ -149,32 +141,51 @@ void packed(const SgemmKernels& kern, bool trans_a, bool trans_b, int64_t M, int
 
   // Tasks: blocks of mc rows x nc columns of C; column blocks outermost so neighbouring tasks share B panels.
   const int64_t row_blocks = (M + kern.mc - 1) / kern.mc, col_blocks = (N + kern.nc - 1) / kern.nc;
+  // op(A) = A: a block of its rows is copied (memcpy per row) into a buffer whose row stride is kc + 16 floats,
+  // which the micro-kernel reads in place. Reading A itself would be cheaper still, but a leading dimension that
+  // is a multiple of 4 KiB (K = 1024, 2048, 3072) puts all MR rows in one L1 set and thrashes it (measured: 0.7x).
+  // op(A) = A^T is packed into micro-panels, which for A^T is also a row copy.
+  const int64_t ldp = kcb + 16;
   parallel_for(0, row_blocks * col_blocks, 1, [&](int64_t t0, int64_t t1) {
-    float* pa = scratch(tls_packed_a, static_cast<size_t>(kern.mc) * kcb);
+    const int64_t a_block = trans_a ? kern.mc * kcb : kern.mc * ldp;
+    float* pa = scratch(tls_packed_a, static_cast<size_t>(a_block));
     alignas(64) float edge[32 * 64];  // one partial tile (mr * nr <= 32 * 64)
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t i0 = (t % row_blocks) * kern.mc, i1 = std::min(M, i0 + kern.mc);
       const int64_t jb0 = (t / row_blocks) * kern.nc, jb1 = std::min(N, jb0 + kern.nc);
+      const int64_t rows_padded = (i1 - i0 + mr - 1) / mr * mr;  // rows past M are zero
       for (int64_t p = 0; p < nkb; ++p) {
         const int64_t k0 = p * kcb, kc = std::min(kcb, K - k0);
-        for (int64_t i = i0; i < i1; i += mr)
-          pack_a_panel(trans_a, A, lda, M, i, mr, k0, kc, pa + (i - i0) * kc);
+        if (trans_a) {
+          for (int64_t i = i0; i < i1; i += mr) pack_a_panel(A, lda, M, i, mr, k0, kc, pa + (i - i0) * kc);
+        } else {
+          for (int64_t r = 0; r < rows_padded; ++r) {
+            float* dst = pa + r * ldp;
+            if (i0 + r < i1)
+              std::copy(A + (i0 + r) * lda + k0, A + (i0 + r) * lda + k0 + kc, dst);
+            else
+              std::fill(dst, dst + kc, 0.0f);
+          }
+        }
         const float beta_p = p == 0 ? beta : 1.0f;  // later K blocks accumulate onto the first one's result
         for (int64_t j = jb0; j < jb1; j += nr) {
           const float* bpanel = pb + k0 * npad + (j / nr) * kc * nr;
           const int64_t cols = std::min<int64_t>(nr, N - j);
           for (int64_t i = i0; i < i1; i += mr) {
-            const float* apanel = pa + (i - i0) * kc;
             const int64_t rows = std::min<int64_t>(mr, M - i);
-            float* c = C + i * ldc + j;
-            if (rows == mr && cols == nr) {
-              kern.micro(kc, apanel, bpanel, c, ldc, alpha, beta_p);
-              continue;
-            }
-            kern.micro(kc, apanel, bpanel, edge, nr, 1.0f, 0.0f);
+            const bool full = rows == mr && cols == nr;
+            float* c = full ? C + i * ldc + j : edge;
+            const int64_t ldc_tile = full ? ldc : nr;
+            const float alpha_tile = full ? alpha : 1.0f, beta_tile = full ? beta_p : 0.0f;
+            if (trans_a)
+              kern.micro(kc, pa + (i - i0) * kc, 0, bpanel, c, ldc_tile, alpha_tile, beta_tile);
+            else
+              kern.micro_rows(kc, pa + (i - i0) * ldp, ldp, bpanel, c, ldc_tile, alpha_tile, beta_tile);
+            if (full) continue;
+            float* cout = C + i * ldc + j;
             for (int64_t r = 0; r < rows; ++r)
               for (int64_t q = 0; q < cols; ++q) {
-                float& out = c[r * ldc + q];
+                float& out = cout[r * ldc + q];
                 const float acc = edge[r * nr + q];
                 out = beta_p == 0 ? alpha * acc : alpha * acc + beta_p * out;
               }

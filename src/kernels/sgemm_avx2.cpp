@@ -22,6 +22,7 @@ struct Ops {
   static void store_partial(float* p, V v, int n) { _mm256_maskstore_ps(p, mask(n), v); }
   static V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
   static V mul(V a, V b) { return _mm256_mul_ps(a, b); }
+  static V add(V a, V b) { return _mm256_add_ps(a, b); }
   static float hsum(V v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));
@@ -32,7 +33,7 @@ struct Ops {
 
 // 6 x 16 tile: 12 accumulators + 2 B registers + 1 broadcast of the 16 ymm registers.
 constexpr int kMR = 6, kNV = 2;
-constexpr int kKC = 256, kMC = 6 * 12, kNC = 16 * 32;
+constexpr int kKC = 512, kMC = 6 * 12, kNC = 16 * 32;
 constexpr const char* kName = "avx2";
 
 #include "sgemm_generic.inc"

@@ -26,13 +26,15 @@ struct Ops {
   static void store_partial(float* p, V v, int n) { _mm512_mask_storeu_ps(p, mask(n), v); }
   static V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
   static V mul(V a, V b) { return _mm512_mul_ps(a, b); }
+  static V add(V a, V b) { return _mm512_add_ps(a, b); }
   static float hsum(V v) { return _mm512_reduce_add_ps(v); }
 };
 
 // 14 x 32 tile: 28 accumulators + 2 B registers + 1 broadcast of the 32 zmm registers; each step loads 2 zmm of
 // B and 14 broadcasts of A for 28 FMAs.
 constexpr int kMR = 14, kNV = 2;
-constexpr int kKC = 256, kMC = 14 * 6, kNC = 32 * 16;
+// Measured on Zen 4 (docs/benchmarks.md): kc = 512 beats 256 by ~5% (fewer passes over C); mc and nc matter less.
+constexpr int kKC = 512, kMC = 14 * 6, kNC = 32 * 16;
 constexpr const char* kName = "avx512";
 
 #include "sgemm_generic.inc"

@@ -12,8 +12,10 @@ namespace quasr::kernels::detail {
 //   B micro-panel: kc x NR, element (k, c) at b[k * NR + c]   (columns past N are zero)
 // The micro-kernel computes the MR x NR tile acc = sum_k a(:, k) b(k, :) and stores
 //   C = alpha * acc + beta * C   (beta == 0: C is not read).
-using SgemmMicroKernel = void (*)(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, float alpha,
-                                  float beta);
+// The _rows variant reads A in place instead: row-major rows of op(A), element (r, k) at a[r * lda + k] (used
+// when op(A) = A, which saves packing A; lda is ignored by the packed variant).
+using SgemmMicroKernel = void (*)(int64_t kc, const float* a, int64_t lda, const float* b, float* c, int64_t ldc,
+                                  float alpha, float beta);
 
 // Small-M kernels (M <= kSmallM), no packing: the weights stream through once for all rows of A.
 // A is M x K row-major (lda); they compute columns [n0, n1) of C = alpha * A * op(B) + beta * C.
@@ -30,6 +32,7 @@ struct SgemmKernels {
   int mc;      // rows of C per task (a multiple of mr): the packed A block stays in L2
   int nc;      // columns of C per task (a multiple of nr)
   SgemmMicroKernel micro;
+  SgemmMicroKernel micro_rows;
   SgemmSmallM small_m_nt;
   SgemmSmallM small_m_nn;
 };

@@ -29,6 +29,7 @@ struct Ops {
   }
   static V fma(V a, V b, V c) { return a * b + c; }
   static V mul(V a, V b) { return a * b; }
+  static V add(V a, V b) { return a + b; }
   static float hsum(V v) { return (v[0] + v[2]) + (v[1] + v[3]); }
 };
 

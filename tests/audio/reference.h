@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 #include <string>
@@ -65,6 +66,7 @@ struct RefMel {
 
 struct RefInput {
   std::string input;
+  std::string written_input;  // for "resampled:" inputs: the WAV the reference wrote (lives as long as Reference)
   std::vector<float> samples;
   std::map<int, RefMel> mel;
 };
@@ -72,6 +74,7 @@ struct RefInput {
 struct Reference {
   std::map<int, std::vector<float>> filters;  // n_mels -> [n_mels][201]
   std::vector<RefInput> inputs;
+  std::shared_ptr<TempDir> dir;  // the script's output, kept for written_input files
 };
 
 inline std::string source_dir() { return QUASR_SOURCE_DIR; }
@@ -90,7 +93,8 @@ inline Reference run_reference(const std::vector<std::string>& inputs, const std
   if (!fs::exists(python))
     throw std::runtime_error("reference Python environment missing (" + python +
                              "): run scripts/setup.sh to create .venv with faster-whisper");
-  TempDir out;
+  auto dir = std::make_shared<TempDir>();
+  const TempDir& out = *dir;
   std::string cmd = shell_quote(python) + " " + shell_quote(source_dir() + "/scripts/ref_features.py") +
                     " --padding " + std::to_string(padding);
   cmd += " --n-mels";  // possibly empty: waveforms only
@@ -112,6 +116,7 @@ inline Reference run_reference(const std::vector<std::string>& inputs, const std
   for (const auto& entry : manifest["inputs"]) {
     RefInput r;
     r.input = entry["input"].get<std::string>();
+    if (entry.contains("written_input")) r.written_input = entry["written_input"].get<std::string>();
     r.samples = read_f32(out.path() / entry["samples"].get<std::string>());
     for (const auto& [key, value] : entry["mel"].items()) {
       RefMel m;
@@ -125,6 +130,7 @@ inline Reference run_reference(const std::vector<std::string>& inputs, const std
     }
     ref.inputs.push_back(std::move(r));
   }
+  ref.dir = std::move(dir);
   return ref;
 }
 

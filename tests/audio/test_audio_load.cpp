@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "quasr/audio/audio.h"
+#include "quasr/audio/mel.h"
 #include "quasr/core/error.h"
 #include "reference.h"
 
@@ -182,6 +183,46 @@ TEST(AudioLoad, ResampledTonesCloseToFasterWhisper) {
   EXPECT_LT(max_diff, 0.02);
 }
 
+// Real speech at other rates: a LibriSpeech clip resampled by ffmpeg to 8/22.05/44.1/48 kHz, then brought back to
+// 16 kHz by decode_audio (ffmpeg) and by us (libsoxr). Compared in the feature domain Whisper sees. The bounds
+// are loose (two different filters: features in bands with little energy differ most); docs/audio.md lists the
+// measured numbers this prints.
+TEST(AudioLoad, ResampledSpeechFeaturesCloseToFasterWhisper) {
+  const std::string clip = testing::shared_clips().front();
+  const auto ref = run_reference({"resampled:8000:" + clip, "resampled:22050:" + clip, "resampled:44100:" + clip,
+                                  "resampled:48000:" + clip},
+                                 {80});
+  for (const auto& r : ref.inputs) {
+    const std::vector<float> got = load_audio_16k(r.written_input);
+    const std::vector<float>& want = r.samples;
+    EXPECT_NEAR(double(got.size()), double(want.size()), 2.0) << r.input;
+    // Features of our waveform, cut or zero-extended to the reference length so the frames line up.
+    std::vector<float> aligned(want.size(), 0.0f);
+    std::copy_n(got.begin(), std::min(got.size(), aligned.size()), aligned.begin());
+    const LogMel ours = log_mel_spectrogram(aligned, 80);
+    const auto& theirs = r.mel.at(80);
+    ASSERT_EQ(ours.data.size(), theirs.data.size());
+    double max_diff = 0, sum_diff = 0, err = 0, energy = 0;
+    for (size_t i = 0; i < ours.data.size(); ++i) {
+      const double d = std::abs(double(ours.data[i]) - theirs.data[i]);
+      max_diff = std::max(max_diff, d);
+      sum_diff += d;
+    }
+    for (size_t i = 0; i < want.size(); ++i) {
+      err += (double(aligned[i]) - want[i]) * (double(aligned[i]) - want[i]);
+      energy += double(want[i]) * want[i];
+    }
+    const double mean_diff = sum_diff / double(ours.data.size());
+    const double snr_db = 10 * std::log10(energy / err);
+    std::printf("[resample] %-24s samples %zu vs %zu  waveform SNR %.1f dB  log-mel max|diff| %.3f mean|diff| %.4f\n",
+                r.input.substr(0, r.input.find(':', 10)).c_str(), got.size(), want.size(), snr_db, max_diff,
+                mean_diff);
+    EXPECT_GT(snr_db, 35.0) << r.input;
+    EXPECT_LT(mean_diff, 0.02) << r.input;
+    EXPECT_LT(max_diff, 1.0) << r.input;
+  }
+}
+
 TEST(AudioLoad, ReadsFlacOggMp3Opus) {
   TempDir dir;
   const auto sine = stereo_sine(44100, 2.0, 1000, 0.5f, 0.5f);
@@ -195,6 +236,38 @@ TEST(AudioLoad, ReadsFlacOggMp3Opus) {
   // LAME/Xing header, but allow a frame (1152 samples at 44.1 kHz, ~420 at 16 kHz) of length difference.
   write_sndfile(dir.file("s.mp3"), SF_FORMAT_MPEG | SF_FORMAT_MPEG_LAYER_III, 44100, 2, sine);
   expect_sine_preserved(dir.file("s.mp3"), 2.0, 1000, 0.5, 0.02, 420);
+}
+
+// More than two channels: averaged (ffmpeg would apply its surround downmix matrix instead; not matched).
+TEST(AudioLoad, AveragesMoreThanTwoChannels) {
+  TempDir dir;
+  std::mt19937 rng(9);
+  std::uniform_real_distribution<float> uniform(-0.9f, 0.9f);
+  std::vector<float> x(3 * 4000);
+  for (auto& v : x) v = uniform(rng);
+  const std::string path = dir.file("three.wav");
+  write_sndfile(path, SF_FORMAT_WAV | SF_FORMAT_PCM_16, 16000, 3, x);
+  // The int16 values actually stored, read back with libsndfile.
+  SF_INFO info{};
+  SNDFILE* f = sf_open(path.c_str(), SFM_READ, &info);
+  ASSERT_NE(f, nullptr);
+  std::vector<short> stored(x.size());
+  ASSERT_EQ(sf_readf_short(f, stored.data(), 4000), 4000);
+  sf_close(f);
+  const std::vector<float> got = load_audio_16k(path);
+  ASSERT_EQ(got.size(), 4000u);
+  for (size_t t = 0; t < got.size(); ++t) {
+    const int sum = stored[3 * t] + stored[3 * t + 1] + stored[3 * t + 2];
+    ASSERT_EQ(got[t] * 32768.0f, std::floor(sum / 3.0 + 0.5)) << "frame " << t;
+  }
+  // Six channels at 48 kHz carrying one tone with amplitudes 0.1..0.6: the mix has their mean, 0.35.
+  const size_t n = 48000;
+  std::vector<float> six(6 * n);
+  for (size_t i = 0; i < n; ++i)
+    for (int c = 0; c < 6; ++c)
+      six[6 * i + c] = 0.1f * float(c + 1) * float(std::sin(2 * std::numbers::pi * 1000.0 * double(i) / 48000));
+  write_sndfile(dir.file("six.wav"), SF_FORMAT_WAV | SF_FORMAT_FLOAT, 48000, 6, six);
+  expect_sine_preserved(dir.file("six.wav"), 1.0, 1000, 0.35, 0.002);
 }
 
 // --- bad input -------------------------------------------------------------------------------------------------

@@ -146,10 +146,11 @@ TEST_P(Sgemm, AllDepthsForFewShapes) {
 }
 
 TEST_P(Sgemm, BlockBoundariesAndDeepK) {
-  // Task blocks (avx512: 84 rows x 512 columns, avx2: 72 x 512, portable: 96 x 256), several K blocks (256) with
-  // a short last one, and K = 3000 for the small-M path and the packed path.
+  // Task blocks (avx512: 84 rows x 512 columns, avx2: 72 x 512, portable: 96 x 256), several K blocks (kc = 512
+  // for avx512/avx2, 256 portable; K = 513, 777, 1100 split unevenly), and K = 3000 for both the small-M path
+  // and the packed path.
   const Problem shapes[] = {
-      {.M = 85, .N = 513, .K = 300},  {.M = 170, .N = 257, .K = 513},         {.M = 97, .N = 70, .K = 777},
+      {.M = 85, .N = 513, .K = 300},  {.M = 170, .N = 257, .K = 513},         {.M = 97, .N = 70, .K = 777}, {.M = 29, .N = 47, .K = 1100},
       {.M = 1, .N = 100, .K = 3000},  {.M = 5, .N = 77, .K = 3000},           {.M = 17, .N = 33, .K = 3000},
       {.M = 8, .N = 1536, .K = 17},   {.M = 300, .N = 64, .K = 64, .pad_a = 448},  // attention head in a wide row
   };
