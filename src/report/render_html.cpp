@@ -99,6 +99,28 @@ std::string scatter(const std::string& id, const std::string& x_title, const std
       o << (k ? " L" : "M") << X(cost[frontier[k]]) << " " << Y(100 * rows[frontier[k]].summary.score.wer());
     o << "\" fill=\"none\" stroke=\"#444\" stroke-width=\"1.5\" stroke-dasharray=\"6 4\"/>\n";
   }
+  // Labels: greedy placement so clustered points (same size, close WER) stay readable: each label takes the
+  // first vertical offset whose box overlaps no label placed before it.
+  struct Box {
+    double x0, x1, y0, y1;
+  };
+  std::vector<Box> placed;
+  std::map<size_t, double> label_y;
+  for (size_t i : shown) {
+    double cx = X(cost[i]) + 8, cy = Y(100 * rows[i].summary.score.wer());
+    double w = 6.3 * double(rows[i].stored.point.entry.label.size());
+    for (double dy : {-6.0, 8.0, -20.0, 22.0, -34.0, 36.0, -48.0, 50.0, -62.0, 64.0}) {
+      Box b{cx, cx + w, cy + dy - 10, cy + dy + 2};
+      bool clash = std::any_of(placed.begin(), placed.end(), [&](const Box& o) {
+        return b.x0 < o.x1 && o.x0 < b.x1 && b.y0 < o.y1 && o.y0 < b.y1;
+      });
+      if (!clash || dy == 64.0) {
+        placed.push_back(b);
+        label_y[i] = cy + dy;
+        break;
+      }
+    }
+  }
   for (size_t i : shown) {
     const auto& s = rows[i].summary;
     double cx = X(cost[i]), cy = Y(100 * s.score.wer());
@@ -110,7 +132,7 @@ std::string scatter(const std::string& id, const std::string& x_title, const std
       << "\" y2=\"" << Y(100 * s.wer_ci.upper) << "\" stroke=\"" << color << "\" stroke-width=\"1.2\"/>";
     o << "<circle cx=\"" << cx << "\" cy=\"" << cy << "\" r=\"" << (on_frontier ? 6 : 4.5) << "\" fill=\"" << color
       << "\" stroke=\"" << (on_frontier ? "#000" : "#fff") << "\" stroke-width=\"1.2\"/>";
-    o << "<text x=\"" << cx + 8 << "\" y=\"" << cy - 6 << "\" class=\"label\">"
+    o << "<text x=\"" << cx + 8 << "\" y=\"" << label_y[i] << "\" class=\"label\">"
       << esc(rows[i].stored.point.entry.label) << "</text></g>\n";
   }
   double ly = top + 8;
