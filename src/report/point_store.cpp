@@ -193,8 +193,9 @@ void write_point_file(const fs::path& out_dir, const StoredPoint& stored, const 
   eval::write_text_atomic(point_path(out_dir, stored.point.hash), encode_point(stored, bootstrap).dump(1) + "\n");
 }
 
-Manifest make_manifest(const Grid& grid, const SweepContext& context) {
+Manifest make_manifest(const Grid& grid, const SweepContext& context, const eval::BootstrapOptions& bootstrap) {
   Manifest m;
+  m.bootstrap = bootstrap;
   m.context = context;
   m.grid_source = grid.source;
   for (size_t i = 0; i < grid.entries.size(); ++i) {
@@ -213,7 +214,10 @@ json to_json(const Manifest& m) {
   json points = json::array();
   for (const auto& p : m.points) points.push_back(point_json(p));
   return {{"format", kManifestFormat}, {"version", kFormatVersion}, {"grid", m.grid_source},
-          {"context", to_json(m.context)}, {"points", points}};
+          {"context", to_json(m.context)},
+          {"bootstrap",
+           {{"resamples", m.bootstrap.resamples}, {"level", m.bootstrap.level}, {"seed", m.bootstrap.seed}}},
+          {"points", points}};
 }
 
 Manifest manifest_from_json(const json& j, const std::string& where) {
@@ -224,6 +228,10 @@ Manifest manifest_from_json(const json& j, const std::string& where) {
     Manifest m;
     m.grid_source = j.value("grid", "");
     m.context = context_from_json(j.at("context"));
+    const auto& b = j.at("bootstrap");
+    m.bootstrap.resamples = b.at("resamples").get<int>();
+    m.bootstrap.level = b.at("level").get<double>();
+    m.bootstrap.seed = b.at("seed").get<uint64_t>();
     const auto& points = j.at("points");
     for (const auto& p : points) m.points.push_back(point_from_json(p, points.size()));
     for (size_t i = 0; i < m.points.size(); ++i)
@@ -255,7 +263,8 @@ void write_manifest(const fs::path& out_dir, const Manifest& m) {
 }
 
 bool same_sweep(const Manifest& a, const Manifest& b) {
-  return to_json(a.context) == to_json(b.context) && [&] {
+  return to_json(a.context) == to_json(b.context) && a.bootstrap.resamples == b.bootstrap.resamples &&
+         a.bootstrap.level == b.bootstrap.level && a.bootstrap.seed == b.bootstrap.seed && [&] {
     if (a.points.size() != b.points.size()) return false;
     for (size_t i = 0; i < a.points.size(); ++i)
       if (point_json(a.points[i]) != point_json(b.points[i])) return false;

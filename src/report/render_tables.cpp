@@ -122,9 +122,10 @@ std::string results_markdown(const Manifest& m, const std::vector<ResultRow>& ro
 
 }  // namespace
 
-size_t write_sweep_outputs(const fs::path& out_dir, const eval::BootstrapOptions& bootstrap) {
+size_t write_sweep_outputs(const fs::path& out_dir) {
   auto manifest = read_manifest(out_dir);
   if (!manifest) throw InvalidArgument(out_dir.string() + ": no sweep.json (not a sweep output directory)");
+  const eval::BootstrapOptions& bootstrap = manifest->bootstrap;
   std::vector<ResultRow> rows;
   std::vector<std::string> missing;
   for (const auto& p : manifest->points) {

@@ -176,7 +176,7 @@ SweepStats run_sweep(const Grid& grid, const SweepContext& context, const SweepF
   if (options.shard.count == 0 || options.shard.index >= options.shard.count)
     throw InvalidArgument("sweep: bad shard " + std::to_string(options.shard.index) + "/" +
                           std::to_string(options.shard.count));
-  const Manifest manifest = make_manifest(grid, context);
+  const Manifest manifest = make_manifest(grid, context, options.bootstrap);
   if (auto existing = read_manifest(options.out_dir); existing && !same_sweep(*existing, manifest))
     throw InvalidArgument(options.out_dir.string() +
                           " holds a different sweep (another model, dataset, decode options, quasr version or grid);"
@@ -225,14 +225,13 @@ SweepStats run_sweep(const Grid& grid, const SweepContext& context, const SweepF
   }
   progress.finish();
   if (options.write_outputs && all_points_valid(options.out_dir, manifest)) {
-    write_sweep_outputs(options.out_dir, options.bootstrap);
+    write_sweep_outputs(options.out_dir);
     stats.outputs_written = true;
   }
   return stats;
 }
 
-MergeStats merge_sweeps(const std::vector<fs::path>& inputs, const fs::path& out_dir, std::ostream* log,
-                        const eval::BootstrapOptions& bootstrap) {
+MergeStats merge_sweeps(const std::vector<fs::path>& inputs, const fs::path& out_dir, std::ostream* log) {
   if (inputs.empty()) throw InvalidArgument("merge: no input sweep directories");
   std::ostream& out = log ? *log : std::cerr;
   std::optional<Manifest> manifest;
@@ -287,7 +286,7 @@ MergeStats merge_sweeps(const std::vector<fs::path>& inputs, const fs::path& out
     }
   }
   if (stats.present == stats.points) {
-    write_sweep_outputs(out_dir, bootstrap);
+    write_sweep_outputs(out_dir);
     stats.outputs_written = true;
   } else {
     out << "merge: " << stats.present << " of " << stats.points

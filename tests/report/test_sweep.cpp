@@ -174,7 +174,7 @@ TEST(Sweep, KilledProcessResumes) {
 TEST(Sweep, CorruptedOrTruncatedEntryIsDetectedAndRecomputed) {
   auto full = reference_run("full_c");
   auto dir = reference_run("corrupt");
-  Manifest m = make_manifest(test_grid(), test_context());
+  Manifest m = make_manifest(test_grid(), test_context(), quiet_options(dir).bootstrap);
   // Flip one byte inside a number of point 2, truncate point 5.
   auto flip = point_path(dir, m.points[2].hash);
   std::string text = slurp(flip);
@@ -215,13 +215,13 @@ TEST(Sweep, ShardsPlusMergeEqualAFullRun) {
   EXPECT_FALSE(st0.outputs_written);
   EXPECT_FALSE(st1.outputs_written);
   std::ostringstream log;
-  auto ms = merge_sweeps({s0, s1}, merged, &log, o0.bootstrap);
+  auto ms = merge_sweeps({s0, s1}, merged, &log);
   EXPECT_EQ(ms.present, 7u);
   EXPECT_EQ(ms.copied, 7u);
   EXPECT_TRUE(ms.outputs_written);
   expect_same_outputs(full, merged);
   // Merging again (out_dir among the inputs) is a no-op.
-  auto again = merge_sweeps({merged, s0, s1}, merged, &log, o0.bootstrap);
+  auto again = merge_sweeps({merged, s0, s1}, merged, &log);
   EXPECT_EQ(again.copied, 0u);
   expect_same_outputs(full, merged);
 }

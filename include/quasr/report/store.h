@@ -41,13 +41,14 @@ struct Manifest {
   SweepContext context;
   std::vector<SweepPoint> points;  // index order; entry.line is not stored
   std::string grid_source;
+  eval::BootstrapOptions bootstrap;
 };
-Manifest make_manifest(const Grid& grid, const SweepContext& context);
+Manifest make_manifest(const Grid& grid, const SweepContext& context, const eval::BootstrapOptions& bootstrap = {});
 nlohmann::json to_json(const Manifest& manifest);
 Manifest manifest_from_json(const nlohmann::json& j, const std::string& where);  // InvalidArgument naming `where`
 std::optional<Manifest> read_manifest(const std::filesystem::path& out_dir);    // nullopt when absent
 void write_manifest(const std::filesystem::path& out_dir, const Manifest& manifest);
-// Same context and the same points (index, label, recipe, hash).
+// Same context, bootstrap options and points (index, label, recipe, hash).
 bool same_sweep(const Manifest& a, const Manifest& b);
 
 nlohmann::json to_json(const SweepContext& context);

@@ -106,6 +106,8 @@ struct SweepOptions {
   std::ostream* progress_stream = nullptr;  // default std::cerr
   // Write results.* / pareto.json / report.html when this run leaves every grid point finished in out_dir.
   bool write_outputs = true;
+  // Confidence intervals of every summary and comparison; recorded in the manifest so a merge or a re-render
+  // reproduces the same numbers.
   eval::BootstrapOptions bootstrap;
 };
 
@@ -132,10 +134,11 @@ struct MergeStats {
   bool outputs_written = false;
 };
 MergeStats merge_sweeps(const std::vector<std::filesystem::path>& inputs, const std::filesystem::path& out_dir,
-                        std::ostream* log = nullptr, const eval::BootstrapOptions& bootstrap = {});
+                        std::ostream* log = nullptr);
 
 // (Re)writes results.jsonl, results.csv, results.md, pareto.json and report.html from out_dir's manifest and
-// points; points not finished yet are listed as missing. Returns the number of points rendered.
-size_t write_sweep_outputs(const std::filesystem::path& out_dir, const eval::BootstrapOptions& bootstrap = {});
+// points (with the manifest's bootstrap options); points not finished yet are listed as missing. Returns the
+// number of points rendered.
+size_t write_sweep_outputs(const std::filesystem::path& out_dir);
 
 }  // namespace quasr::report
