@@ -277,3 +277,18 @@ TEST(Sweep, ParseShard) {
   for (const char* bad : {"4/4", "1", "a/2", "1/0", "-1/2", "1/2/3", ""})
     EXPECT_THROW(parse_shard(bad), quasr::InvalidArgument) << bad;
 }
+
+TEST(Sweep, ProgressBarRedrawsOneLine) {
+  auto dir = fresh_dir("progress_bar");
+  std::ostringstream log;
+  SweepOptions o = quiet_options(dir);
+  o.progress = ProgressStyle::Bar;
+  o.progress_stream = &log;
+  run_sweep(test_grid(), test_context(), Counting().fn(), o);
+  const std::string s = log.str();
+  EXPECT_NE(s.find("\r\033[K[" + std::string(30, '-') + "] 0/7 fp32"), std::string::npos) << s;
+  EXPECT_NE(s.find("\r\033[K[" + std::string(30, '#') + "] 7/7 int4:g64 (w=int4:g64) ETA 0s"), std::string::npos)
+      << s;
+  EXPECT_EQ(std::count(s.begin(), s.end(), '\n'), 1);  // one line, closed at the end
+  EXPECT_EQ(s.back(), '\n');
+}
