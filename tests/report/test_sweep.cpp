@@ -145,6 +145,7 @@ TEST(Sweep, InterruptedByExceptionResumesWithoutRecomputing) {
 TEST(Sweep, KilledProcessResumes) {
   auto full = reference_run("full_b");
   auto dir = fresh_dir("killed");
+  // fork() is safe here: nothing on the sweep path (store, eval summaries) starts threads.
   pid_t child = fork();
   ASSERT_GE(child, 0);
   if (child == 0) {
