@@ -188,6 +188,13 @@ TEST(Unicode, Utf8RoundTripAndReplacement) {
   EXPECT_EQ(unicode::encode_utf8(unicode::decode_utf8(s)), s);
   EXPECT_EQ(unicode::decode_utf8("a\xFF" "b"), std::u32string(U"a\uFFFDb"));
   EXPECT_EQ(unicode::decode_utf8("a\xE2\x82"), std::u32string(U"a\uFFFD"));
+  // The example of the Unicode Standard, section 3.9 (maximal subparts), which Python's decoder follows.
+  EXPECT_EQ(unicode::decode_utf8("\x61\xF1\x80\x80\xE1\x80\xC2\x62\x80\x63\x80\xBF\x64"),
+            std::u32string(U"a\uFFFD\uFFFD\uFFFDb\uFFFDc\uFFFD\uFFFDd"));
+  // Surrogates and overlong forms are ill-formed byte by byte.
+  EXPECT_EQ(unicode::decode_utf8("\xED\xA0\x80"), std::u32string(U"\uFFFD\uFFFD\uFFFD"));
+  EXPECT_EQ(unicode::decode_utf8("\xC0\xAF"), std::u32string(U"\uFFFD\uFFFD"));
+  EXPECT_EQ(unicode::decode_utf8("\xF4\x90\x80\x80"), std::u32string(U"\uFFFD\uFFFD\uFFFD\uFFFD"));
 }
 
 TEST(Normalizer, FactoryAndErrors) {
