@@ -446,6 +446,10 @@ std::shared_ptr<const PreparedWeight> prepare_with(const Entry& e, const QTensor
 
 std::span<const KernelInfo> kernel_registry() { return kInfos; }
 
+bool kernel_runnable(const KernelInfo& k) {
+  return isa_supported(k.isa) && static_cast<int>(k.isa) <= static_cast<int>(best_isa());
+}
+
 std::string kernel_rejects(const KernelInfo& k, const QTensor& w, const ActivationQuant& act) {
   return entry_of(k).reject(w, act);
 }
@@ -453,7 +457,7 @@ std::string kernel_rejects(const KernelInfo& k, const QTensor& w, const Activati
 std::shared_ptr<const PreparedWeight> prepare_weight_for(const KernelInfo& k, const QTensor& w,
                                                          const ActivationQuant& act) {
   const Entry& e = entry_of(k);
-  if (!isa_supported(e.info.isa))
+  if (!kernel_runnable(e.info))
     throw InvalidArgument(std::string("qlinear: kernel ") + k.name + " needs " + isa_name(e.info.isa) +
                           ", which this CPU (or QUASR_ISA) does not allow");
   if (const std::string why = e.reject(w, act); !why.empty())

@@ -126,7 +126,7 @@ class QlinearKernels : public ::testing::TestWithParam<size_t> {};
 TEST_P(QlinearKernels, MatchesReference) {
   const KernelInfo& k = kernel_registry()[GetParam()];
   if (std::string(k.name) == "reference_scalar") GTEST_SKIP() << "the reference itself";
-  if (!isa_supported(k.isa)) GTEST_SKIP() << k.name << " needs " << isa_name(k.isa);
+  if (!kernel_runnable(k)) GTEST_SKIP() << k.name << " needs " << isa_name(k.isa);
   int combos = 0;
   uint64_t seed = 1;
   for (const char* spec_text : kWeightSpecs) {
@@ -224,7 +224,7 @@ TEST(QlinearActivation, ScalarQuantizerEqualsFormatsQuantize) {
 }
 
 TEST(QlinearActivation, Avx512QuantizerEqualsScalar) {
-  if (!isa_supported(Isa::Avx512Vnni)) GTEST_SKIP() << "needs avx512vnni";
+  if (best_isa() < Isa::Avx512Vnni) GTEST_SKIP() << "needs avx512vnni";
   const int64_t M = 5, K = 77, Kp = 80;
   std::vector<float> x = gaussian(M * K, 11);
   x[3] = 1e30f;  // huge under a static scale: must clamp to +qmax like the reference
@@ -245,7 +245,7 @@ TEST(QlinearActivation, Avx512QuantizerEqualsScalar) {
 TEST(QlinearKernelsThreads, DeterministicAcrossThreadCounts) {
   const int saved = num_threads();
   for (const KernelInfo& k : kernel_registry()) {
-    if (!isa_supported(k.isa)) continue;
+    if (!kernel_runnable(k)) continue;
     ActivationQuant act;
     if (k.integer_activations) act.mode = Mode::kDynamicPerToken;
     const char* spec = std::string(k.name).find("w4") != std::string::npos ? "int4:g32" : "int8:g32";
@@ -269,11 +269,11 @@ TEST(QlinearDispatch, PicksFastestAcceptingKernelAndHonoursIsaCap) {
   ActivationQuant a8;
   a8.mode = Mode::kDynamicPerToken;
   const QTensor w8 = make_weight("int8:pc", 32, 64, 1), w4 = make_weight("nvfp4", 32, 64, 2);
-  if (isa_supported(Isa::Avx512Vnni)) {
+  if (best_isa() >= Isa::Avx512Vnni) {
     EXPECT_EQ(kernel_name(*prepare_weight(w8, a8)), "a8w8_gemm_avx512vnni");
     EXPECT_EQ(kernel_name(*prepare_weight(make_weight("int4:g32", 32, 64, 3), a8)), "a8w4_gemm_avx512vnni");
   }
-  if (isa_supported(Isa::Avx512)) EXPECT_EQ(kernel_name(*prepare_weight(w4, {})), "wo4_lut_f32_avx512");
+  if (best_isa() >= Isa::Avx512) EXPECT_EQ(kernel_name(*prepare_weight(w4, {})), "wo4_lut_f32_avx512");
   EXPECT_EQ(kernel_name(*prepare_weight(w8, a8, Isa::Scalar)), "reference_scalar");
   EXPECT_EQ(kernel_name(*prepare_weight(w4, {}, Isa::Scalar)), "wo_dequant_sgemm");
   // A combination nothing computes: the message names the format and what is supported.

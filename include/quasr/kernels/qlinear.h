@@ -55,6 +55,8 @@ struct KernelInfo {
   const char* takes;         // one line: the weight formats / granularities it accepts
 };
 std::span<const KernelInfo> kernel_registry();
+// This CPU has the kernel's ISA and QUASR_ISA (best_isa()) does not cap it away.
+bool kernel_runnable(const KernelInfo& k);
 // "" when kernel `k` can run (w, act) on some CPU, else the reason (ISA support is not checked here).
 std::string kernel_rejects(const KernelInfo& k, const formats::QTensor& w, const ActivationQuant& act);
 // Prepares for one named kernel (tests, benchmarks). Throws InvalidArgument if it rejects (w, act) or this CPU
