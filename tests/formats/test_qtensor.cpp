@@ -104,6 +104,7 @@ TEST_F(Serialized, CorruptHeaderFieldsThrowIoError) {
   expect_io([](auto& b) { b[9] = 0xFF; }, "spec length huge");
   expect_io([](auto& b) { b[12] = 'q'; }, "spec text");           // "qnt4:g32"
   expect_io([](auto& b) { b[18] = '5'; }, "spec group g52");       // group does not divide 64
+  expect_io([](auto& b) { b[17] = 'm'; b[18] = 'a'; b[19] = 'x'; }, "spec text 'int4:max' parses but is not canonical");
   const size_t rank_at = 12 + q.spec.to_string().size();
   expect_io([&](auto& b) { b[rank_at] = 0; }, "rank 0");
   expect_io([&](auto& b) { b[rank_at] = 9; }, "rank 9");
@@ -203,8 +204,15 @@ TEST(QTensorApi, DequantizeChecksItsArguments) {
   EXPECT_THROW(q.dequantize(small), InvalidArgument);
   q.payload.pop_back();  // hand-broken tensor: sections no longer match spec and shape
   EXPECT_THROW(q.dequantize(), InvalidArgument);
+  EXPECT_THROW(q.serialize(), InvalidArgument);  // never writes bytes deserialize would reject
   QTensor empty;
   EXPECT_THROW(empty.dequantize(), InvalidArgument);
+  EXPECT_THROW(empty.serialize(), InvalidArgument);
+  QTensor huge = quantize(gaussian(64, 1), std::vector<int64_t>{2, 32}, QuantSpec::parse("int8:pt"));
+  huge.shape = {int64_t{1} << 40, int64_t{1} << 40};
+  EXPECT_THROW(huge.numel(), InvalidArgument);
+  EXPECT_THROW(huge.serialize(), InvalidArgument);
+  EXPECT_THROW(huge.dequantize(), InvalidArgument);
 }
 
 }  // namespace
