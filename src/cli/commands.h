@@ -7,5 +7,6 @@ namespace quasr::cli {
 
 void register_info(CLI::App& app);
 void register_formats(CLI::App& app);
+void register_quantize(CLI::App& app);
 
 }  // namespace quasr::cli

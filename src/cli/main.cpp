@@ -12,6 +12,7 @@ int main(int argc, char** argv) {
   app.fallthrough(false);
   quasr::cli::register_info(app);
   quasr::cli::register_formats(app);
+  quasr::cli::register_quantize(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
