@@ -2,7 +2,10 @@
 //
 // Each benchmark times both libraries in the same loop, alternating one call of each, so that a noisy shared
 // machine slows both alike; it reports GFLOP/s of each from the median call time, and their ratio
-// (quasr_vs_openblas = OpenBLAS median time / quasr median time; > 1: quasr is faster).
+// (quasr_vs_openblas = OpenBLAS median time / quasr median time; > 1: quasr is faster). With threads:1 the times
+// are CPU time of the calling thread (robust to preemption), with threads:2 wall time (see bm_sgemm). OpenBLAS's
+// idle workers spin after each call and take a core from whatever runs next; run with OPENBLAS_THREAD_TIMEOUT=4
+// (OpenBLAS's own setting for that busy-wait) so that threads:2 does not charge OpenBLAS's spinning to quasr.
 // Without OpenBLAS at build time (CMake finds it with pkg-config) only quasr is timed.
 //
 //   build/quasr_bench --benchmark_filter=Sgemm
@@ -15,6 +18,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <ctime>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -42,13 +46,28 @@ std::vector<float> random_matrix(size_t n, uint64_t seed) {
   return v;
 }
 
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+// Wall time and CPU time of the calling thread for one call.
+struct CallTime {
+  double wall, cpu;
+};
+double thread_cpu_seconds() {
+  timespec t;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
+}
+template <class Fn>
+CallTime time_call(Fn&& fn) {
+  const auto w0 = std::chrono::steady_clock::now();
+  const double c0 = thread_cpu_seconds();
+  fn();
+  return {std::chrono::duration<double>(std::chrono::steady_clock::now() - w0).count(), thread_cpu_seconds() - c0};
 }
 
 // Median of per-call times: on a shared machine a call that lost its core to another process is an outlier,
 // and the median ignores it where a mean would not.
-double median(std::vector<double> v) {
+double median(const std::vector<CallTime>& calls, double CallTime::*field) {
+  std::vector<double> v;
+  for (const CallTime& c : calls) v.push_back(c.*field);
   std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2), v.end());
   return v[v.size() / 2];
 }
@@ -60,34 +79,52 @@ void bm_sgemm(benchmark::State& state, Shape s) {
   const std::vector<float> A = random_matrix(static_cast<size_t>(s.M * s.K), 1);
   const std::vector<float> B = random_matrix(static_cast<size_t>(s.K * s.N), 2);
   std::vector<float> C(static_cast<size_t>(s.M * s.N)), C_ref(C.size());
-  std::vector<double> t_quasr;
-  [[maybe_unused]] std::vector<double> t_blas;
+  std::vector<CallTime> t_quasr;
+  [[maybe_unused]] std::vector<CallTime> t_blas, t_gemv;
+  // For M = 1 OpenBLAS's own matrix-vector product is the fairer peer (its sgemm does not switch to it), so it is
+  // timed too. It computes op(B)^T a, which for M = 1 is the same product.
+  const bool gemv_peer = s.M == 1 && !s.ta;
 #ifdef QUASR_HAVE_OPENBLAS
   openblas_set_num_threads(threads);
 #endif
   for (auto _ : state) {
-    auto t0 = std::chrono::steady_clock::now();
-    quasr::kernels::sgemm(s.ta, s.tb, s.M, s.N, s.K, 1.0f, A.data(), lda, B.data(), ldb, 0.0f, C.data(), ldc);
-    t_quasr.push_back(seconds_since(t0));
+    t_quasr.push_back(time_call([&] {
+      quasr::kernels::sgemm(s.ta, s.tb, s.M, s.N, s.K, 1.0f, A.data(), lda, B.data(), ldb, 0.0f, C.data(), ldc);
+    }));
     benchmark::DoNotOptimize(C.data());
 #ifdef QUASR_HAVE_OPENBLAS
-    t0 = std::chrono::steady_clock::now();
-    cblas_sgemm(CblasRowMajor, s.ta ? CblasTrans : CblasNoTrans, s.tb ? CblasTrans : CblasNoTrans,
-                static_cast<int>(s.M), static_cast<int>(s.N), static_cast<int>(s.K), 1.0f, A.data(),
-                static_cast<int>(lda), B.data(), static_cast<int>(ldb), 0.0f, C_ref.data(), static_cast<int>(ldc));
-    t_blas.push_back(seconds_since(t0));
+    t_blas.push_back(time_call([&] {
+      cblas_sgemm(CblasRowMajor, s.ta ? CblasTrans : CblasNoTrans, s.tb ? CblasTrans : CblasNoTrans,
+                  static_cast<int>(s.M), static_cast<int>(s.N), static_cast<int>(s.K), 1.0f, A.data(),
+                  static_cast<int>(lda), B.data(), static_cast<int>(ldb), 0.0f, C_ref.data(), static_cast<int>(ldc));
+    }));
     benchmark::DoNotOptimize(C_ref.data());
+    if (gemv_peer) {
+      t_gemv.push_back(time_call([&] {
+        // trans_b: B is N x K, y = B a; else B is K x N, y = B^T a.
+        cblas_sgemv(CblasRowMajor, s.tb ? CblasNoTrans : CblasTrans, static_cast<int>(s.tb ? s.N : s.K),
+                    static_cast<int>(s.tb ? s.K : s.N), 1.0f, B.data(), static_cast<int>(ldb), A.data(), 1, 0.0f,
+                    C_ref.data(), 1);
+      }));
+      benchmark::DoNotOptimize(C_ref.data());
+    }
 #endif
   }
   const double flops = 2.0 * static_cast<double>(s.M) * s.N * s.K;
-  const double q = median(t_quasr);
+  // With one thread both libraries run entirely on the calling thread, so its CPU time excludes the time the
+  // thread waited for a core on a loaded machine: the steadier measure. With two threads only wall time means
+  // anything.
+  const bool use_cpu = threads == 1;
+  double CallTime::*field = use_cpu ? &CallTime::cpu : &CallTime::wall;
+  const double q = median(t_quasr, field);
   state.counters["quasr_GFLOPs"] = flops / q * 1e-9;
 #ifdef QUASR_HAVE_OPENBLAS
-  const double o = median(t_blas);
+  const double o = median(t_blas, field);
   state.counters["openblas_GFLOPs"] = flops / o * 1e-9;
   state.counters["quasr_vs_openblas"] = o / q;
+  if (gemv_peer) state.counters["quasr_vs_openblas_gemv"] = median(t_gemv, field) / q;
 #endif
-  state.SetLabel(std::string(quasr::isa_name(quasr::kernels::sgemm_isa())));
+  state.SetLabel(std::string(quasr::isa_name(quasr::kernels::sgemm_isa())) + (use_cpu ? " cpu-time" : " wall-time"));
 }
 
 std::vector<Shape> whisper_shapes() {

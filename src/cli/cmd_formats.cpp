@@ -85,7 +85,8 @@ void print_table(const std::vector<int64_t>& shape) {
     } catch (const InvalidArgument& e) {
       bpw = "n/a (shape)";
     }
-    const std::string block = f.fixed_block ? std::to_string(f.fixed_block) : "any";
+    const std::string block =
+        f.fixed_block ? std::to_string(f.fixed_block) : (f.kind == FormatKind::kStorage ? "-" : "any");
     std::printf("| %s | %d | %s | %s | %s | %s | %s | %s | %s |\n", f.name, f.bits, block.c_str(),
                 f.kind == FormatKind::kCodebook ? "fp16 codebook" : scale_type_name(f.scale),
                 granularity_text(spec).c_str(), bpw.c_str(), traits(f.pairs_with).name,

@@ -13,6 +13,8 @@ int main(int argc, char** argv) {
   quasr::cli::register_info(app);
   quasr::cli::register_formats(app);
   quasr::cli::register_quantize(app);
+  quasr::cli::register_transcribe(app);
+  quasr::cli::register_export(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

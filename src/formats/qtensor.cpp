@@ -206,7 +206,7 @@ std::vector<uint8_t> pack_bits(std::span<const uint8_t> codes, int bits) {
   const unsigned limit = 1u << bits;
   std::vector<uint8_t> out(packed_bytes(codes.size(), bits), 0);
   if (bits == 8) {
-    std::memcpy(out.data(), codes.data(), codes.size());
+    if (!codes.empty()) std::memcpy(out.data(), codes.data(), codes.size());  // memcpy(null, ..., 0) is UB
     return out;
   }
   size_t bitpos = 0;
@@ -230,7 +230,7 @@ std::vector<uint8_t> unpack_bits(std::span<const uint8_t> packed, int bits, size
                           std::to_string(packed.size()));
   std::vector<uint8_t> out(count);
   if (bits == 8) {
-    std::memcpy(out.data(), packed.data(), count);
+    if (count) std::memcpy(out.data(), packed.data(), count);
     return out;
   }
   const unsigned mask = (1u << bits) - 1;
@@ -338,6 +338,9 @@ QTensor QTensor::deserialize(std::span<const uint8_t> bytes) {
   } catch (const InvalidArgument& e) {
     throw IoError(std::string("QTensor: bad spec text: ") + e.what());
   }
+  // serialize() writes the canonical form; anything else was not written by it (and would not round-trip).
+  if (q.spec.to_string() != text)
+    throw IoError("QTensor: spec text '" + text + "' is not canonical (expected '" + q.spec.to_string() + "')");
   const uint32_t rank = r.u32("rank");
   if (rank < 1 || rank > kMaxRank) throw IoError("QTensor: rank " + std::to_string(rank) + " out of range");
   for (uint32_t i = 0; i < rank; ++i) {

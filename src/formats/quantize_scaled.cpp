@@ -76,7 +76,12 @@ class ScaledCodec {
                                     static_cast<double>(qlo_), static_cast<double>(qhi_));
         return static_cast<uint8_t>(static_cast<int>(q) & ((1 << f_.bits) - 1));  // two's complement b-bit
       }
-      case FormatKind::kMinifloat: return minifloat_encode(*f_.element, t);
+      case FormatKind::kMinifloat: {
+        // x / s can overflow FP32 only when a percentile/MSE scale is far below an outlier; saturate it here
+        // so E5M2 (which has an Inf code) saturates like every other element format.
+        const float m = static_cast<float>(f_.element->max_finite());
+        return minifloat_encode(*f_.element, std::clamp(t, -m, m));
+      }
       case FormatKind::kLookup: {
         // Nearest level; a value exactly between two levels goes to the lower one.
         return static_cast<uint8_t>(std::lower_bound(mids_.begin(), mids_.end(), double(t)) - mids_.begin());

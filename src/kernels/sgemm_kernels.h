@@ -25,6 +25,10 @@ using SgemmSmallM = void (*)(int64_t M, int64_t n0, int64_t n1, int64_t K, float
                              int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
 inline constexpr int64_t kSmallM = 8;
 
+// Packs op(B) rows [k0, k0 + kc), columns [j0, j0 + nr) into one B micro-panel (zero past N).
+using SgemmPackB = void (*)(bool trans_b, const float* B, int64_t ldb, int64_t N, int64_t k0, int64_t kc,
+                            int64_t j0, float* dst);
+
 struct SgemmKernels {
   const char* name;
   int mr, nr;  // micro-tile
@@ -35,6 +39,7 @@ struct SgemmKernels {
   SgemmMicroKernel micro_rows;
   SgemmSmallM small_m_nt;
   SgemmSmallM small_m_nn;
+  SgemmPackB pack_b;
 };
 
 }  // namespace quasr::kernels::detail

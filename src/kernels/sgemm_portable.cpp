@@ -31,6 +31,11 @@ struct Ops {
   static V mul(V a, V b) { return a * b; }
   static V add(V a, V b) { return a + b; }
   static float hsum(V v) { return (v[0] + v[2]) + (v[1] + v[3]); }
+  static void transpose(V r[4]) {
+    V t[4];
+    for (int i = 0; i < 4; ++i) t[i] = V{r[0][i], r[1][i], r[2][i], r[3][i]};
+    for (int i = 0; i < 4; ++i) r[i] = t[i];
+  }
 };
 
 // 6 x 8 tile: 12 accumulators + 2 B registers + 1 broadcast of the 16 xmm registers.

@@ -3,11 +3,23 @@
 #include <algorithm>
 #include <cmath>
 
+#include "quasr/core/cpu_features.h"
 #include "quasr/core/error.h"
 #include "quasr/core/parallel.h"
 #include "quasr/kernels/gemm.h"
+#include "whisper_math.h"
 
 namespace quasr::models::detail {
+
+const MathKernels& math_kernels() {
+  static const MathKernels& k = []() -> const MathKernels& {
+    const Isa isa = best_isa();
+    if (isa >= Isa::Avx512) return avx512::kMath;
+    if (isa >= Isa::Avx2) return avx2::kMath;
+    return baseline::kMath;
+  }();
+  return k;
+}
 
 Linear Linear::from(io::Tensor&& w, io::Tensor* b) {
   QUASR_ASSERT(!w.shape.empty());
@@ -67,9 +79,8 @@ void LayerNorm::forward(const float* x, int64_t rows, float* y) const {
 }
 
 void gelu_inplace(float* x, int64_t n) {
-  parallel_for(0, n, 4096, [&](int64_t i0, int64_t i1) {
-    for (int64_t i = i0; i < i1; ++i) x[i] = 0.5f * x[i] * (1.0f + std::erf(x[i] * 0.70710678118654752f));
-  });
+  const MathKernels& k = math_kernels();
+  parallel_for(0, n, 16384, [&](int64_t i0, int64_t i1) { k.gelu(x + i0, i1 - i0); });
 }
 
 void add_inplace(float* y, const float* x, int64_t n) {
@@ -80,15 +91,7 @@ void add_inplace(float* y, const float* x, int64_t n) {
 
 namespace {
 void softmax_row(float* s, int64_t n_valid, int64_t cols) {
-  float mx = s[0];
-  for (int64_t j = 1; j < n_valid; ++j) mx = std::max(mx, s[j]);
-  float sum = 0;
-  for (int64_t j = 0; j < n_valid; ++j) {
-    s[j] = std::exp(s[j] - mx);
-    sum += s[j];
-  }
-  const float inv = 1.0f / sum;
-  for (int64_t j = 0; j < n_valid; ++j) s[j] *= inv;
+  math_kernels().softmax(s, n_valid);
   for (int64_t j = n_valid; j < cols; ++j) s[j] = 0.0f;
 }
 }  // namespace
@@ -101,7 +104,7 @@ void softmax_rows(float* s, int64_t rows, int64_t cols, int64_t ld, const int64_
 
 void attention(const AttentionShape& a, const float* q, const float* k, const float* v, float* out) {
   // Query blocks bound the score buffer (block x nk) and give the pool enough tasks when there are few heads.
-  constexpr int64_t kBlock = 64;
+  constexpr int64_t kBlock = 256;
   const int64_t n_blocks = (a.nq + kBlock - 1) / kBlock;
   const int64_t tasks = a.n_seq * a.n_heads * n_blocks;
   const float scale = 1.0f / std::sqrt(static_cast<float>(a.d_head));

@@ -137,7 +137,9 @@ void check_ct2_flags(const io::Ct2ModelBin& m) {
 
 const std::set<std::string> kCt2KnownScalars = {
     "encoder/num_heads", "decoder/num_heads", "decoder/activation", "decoder/pre_norm", "decoder/scale_embeddings",
-    "decoder/alibi", "decoder/start_from_zero_embedding", "decoder/alignment_heads", "decoder/alignment_layer"};
+    "decoder/alibi", "decoder/start_from_zero_embedding", "decoder/alignment_heads", "decoder/alignment_layer",
+    // ALiBi details of older converters, inert with decoder/alibi = 0 (checked above).
+    "decoder/alibi_use_positive_positions", "decoder/scale_alibi"};
 
 }  // namespace
 
@@ -429,11 +431,15 @@ void save_whisper_hf(const WhisperWeights& w, const std::string& out_dir, std::o
               {"begin_suppress_tokens", c.suppress_ids_begin},
               {"alignment_heads", heads}};
   if (auto it = specials.find("<|notimestamps|>"); it != specials.end()) gen["no_timestamps_token_id"] = it->second;
-  if (c.multilingual) {
+  if (!c.lang_ids.empty()) {  // tiny.en's config.json lists language tokens too: keep them
     json lang = json::object();
     for (const auto& [text, id] : specials)
       if (std::binary_search(c.lang_ids.begin(), c.lang_ids.end(), id)) lang[text] = id;
+    if (lang.size() != c.lang_ids.size())
+      throw IoError(tok_src + ": some language token ids of the model are not special tokens of this tokenizer");
     gen["lang_to_id"] = lang;
+  }
+  if (c.multilingual) {
     json task = json::object();
     for (const char* t : {"transcribe", "translate"})
       if (auto it = specials.find(std::string("<|") + t + "|>"); it != specials.end()) task[t] = it->second;

@@ -104,6 +104,7 @@ TEST_F(Serialized, CorruptHeaderFieldsThrowIoError) {
   expect_io([](auto& b) { b[9] = 0xFF; }, "spec length huge");
   expect_io([](auto& b) { b[12] = 'q'; }, "spec text");           // "qnt4:g32"
   expect_io([](auto& b) { b[18] = '5'; }, "spec group g52");       // group does not divide 64
+  expect_io([](auto& b) { b[17] = 'm'; b[18] = 'a'; b[19] = 'x'; }, "spec text 'int4:max' parses but is not canonical");
   const size_t rank_at = 12 + q.spec.to_string().size();
   expect_io([&](auto& b) { b[rank_at] = 0; }, "rank 0");
   expect_io([&](auto& b) { b[rank_at] = 9; }, "rank 9");

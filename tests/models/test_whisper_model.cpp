@@ -193,3 +193,31 @@ TEST(WhisperModel, UnknownModelNameListsInstalledModels) {
 
 }  // namespace
 }  // namespace quasr::models
+
+namespace quasr::models {
+namespace {
+
+// The multilingual base model (6 + 6 layers, 8 heads, 51865 tokens) on one clip: encoder and logits.
+TEST(WhisperModel, BaseMatchesCTranslate2OnOneClip) {
+  auto m = testing::shared_model("base");
+  const WhisperConfig& c = m->config();
+  EXPECT_EQ(c.n_audio_layer, 6);
+  EXPECT_EQ(c.n_text_head, 8);
+  EXPECT_EQ(c.n_vocab, 51865);
+  EXPECT_TRUE(c.multilingual);
+  EXPECT_EQ(c.lang_ids.size(), 99u);
+  const auto& r = testing::ct2_reference(m->directory()).front();
+  const std::vector<float> enc = m->encode(r.features);
+  const double enc_err = testing::rel_max_diff(enc, r.encoder);
+  auto st = m->start(r.encoder, 1);
+  std::vector<float> logits(c.n_vocab);
+  m->step(*st, r.prefix, static_cast<int>(r.prefix.size()), logits);
+  const double log_err = testing::rel_max_diff(
+      logits, std::span(r.logits).subspan(static_cast<size_t>(r.n_logits - 1) * c.n_vocab, c.n_vocab));
+  std::printf("[ base     ] %s: encoder %.2e, logits %.2e (max|diff|/max|ref|)\n", r.stem.c_str(), enc_err, log_err);
+  EXPECT_LE(enc_err, kEncoderTol);
+  EXPECT_LE(log_err, kLogitsTol);
+}
+
+}  // namespace
+}  // namespace quasr::models

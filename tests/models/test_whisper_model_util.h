@@ -47,18 +47,37 @@ struct RefClip {
   int n_logits = 0;
 };
 
-// Reference outputs of CTranslate2 for `model_dir`, computed once per process into a temporary directory.
+// Reference outputs of CTranslate2 for `model_dir`, produced by scripts/ref_ct2.py into
+// <build>/ref_ct2/<model>/ and reused while newer than the script and the model's files (CTest runs every test
+// in its own process; regenerating per test would cost seconds each). Written to a temporary directory and
+// renamed into place so concurrent test processes never read a half-written reference.
+inline std::string ct2_reference_dir(const std::string& model_dir) {
+  namespace fs = std::filesystem;
+  const fs::path base = fs::path(QUASR_BINARY_DIR) / "ref_ct2" / fs::path(model_dir).filename();
+  std::error_code ec;
+  const auto stamp = fs::last_write_time(base / "meta.json", ec);
+  bool fresh = !ec;
+  for (const fs::path& dep : {fs::path(source_path("scripts/ref_ct2.py")), fs::path(model_dir) / "model.bin",
+                              fs::path(model_dir) / "config.json"})
+    if (fresh && fs::last_write_time(dep, ec) > stamp) fresh = false;
+  if (fresh) return base.string();
+  const auto clips = test_clean_clips();
+  if (clips.empty()) throw std::runtime_error("no test-clean clips under /work/shared/data/LibriSpeech/test-clean");
+  const fs::path tmp = base.string() + ".tmp." + std::to_string(::getpid());
+  std::string cmd = source_path(".venv/bin/python") + " " + source_path("scripts/ref_ct2.py") + " --model " +
+                    model_dir + " --out " + tmp.string();
+  for (const auto& c : clips) cmd += " " + c;
+  if (std::system(cmd.c_str()) != 0) throw std::runtime_error("reference script failed: " + cmd);
+  fs::remove_all(base, ec);
+  fs::rename(tmp, base, ec);
+  if (ec) fs::remove_all(tmp, ec);  // another test process put its (identical) reference in place first
+  return base.string();
+}
+
 inline const std::vector<RefClip>& ct2_reference(const std::string& model_dir) {
   static std::map<std::string, std::vector<RefClip>> cache;
   if (auto it = cache.find(model_dir); it != cache.end()) return it->second;
-  const auto clips = test_clean_clips();
-  if (clips.empty()) throw std::runtime_error("no test-clean clips under /work/shared/data/LibriSpeech/test-clean");
-  const std::string out = std::filesystem::temp_directory_path() / ("quasr_ref_ct2_" + std::to_string(::getpid()) + "_" +
-                                                                    std::filesystem::path(model_dir).filename().string());
-  std::string cmd = source_path(".venv/bin/python") + " " + source_path("scripts/ref_ct2.py") + " --model " + model_dir +
-                    " --out " + out;
-  for (const auto& c : clips) cmd += " " + c;
-  if (std::system(cmd.c_str()) != 0) throw std::runtime_error("reference script failed: " + cmd);
+  const std::string out = ct2_reference_dir(model_dir);
   const nlohmann::json meta = io::read_json_file(out + "/meta.json");
   std::vector<RefClip> refs;
   for (const auto& c : meta["clips"]) {
@@ -74,7 +93,6 @@ inline const std::vector<RefClip>& ct2_reference(const std::string& model_dir) {
     r.greedy = io::read_json_file(d + "/greedy.json")["tokens"].get<std::vector<int>>();
     refs.push_back(std::move(r));
   }
-  std::filesystem::remove_all(out);
   return cache.emplace(model_dir, std::move(refs)).first->second;
 }
 

@@ -54,9 +54,11 @@ struct QTensor {
   static QTensor deserialize(std::span<const uint8_t> bytes);  // throws IoError on any inconsistency
 };
 
-// Reference quantization through the traits table. Validates: shape matches x.size(), no empty dims unless x is
-// empty, finite input (NaN/Inf throw InvalidArgument naming the first bad index), group divides the reduction
-// axis, axis in range. Deterministic: same input and spec give the same bytes on every run and thread count.
+// Reference quantization through the traits table. Validates (InvalidArgument, naming the problem): the spec,
+// rank 1..8 with every dim >= 1 (empty tensors are rejected), shape matches x.size(), finite input (NaN/Inf
+// name the first bad flat index and its coordinates), group divides the last (reduction) axis, axis in range,
+// scales within their storage type's range. Deterministic: same input and spec give the same bytes on every
+// run and thread count.
 QTensor quantize(std::span<const float> x, std::span<const int64_t> shape, const QuantSpec& spec);
 
 // Section sizes that quantize(x, shape, spec) produces, without quantizing (the quantizers allocate exactly

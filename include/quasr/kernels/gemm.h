@@ -4,10 +4,16 @@
 // reference exists and tests compare every compiled path against it. Uses the pool from core/parallel.h.
 //
 // How it works (src/kernels/gemm.cpp): for M <= 8 (decoder steps, beams) the weights stream through once with no
-// packing (dot products when B is N x K, row updates when B is K x N); for larger M, op(B) is packed into NR-wide
-// panels once per call, and threads take blocks of C, each packing its rows of op(A) into MR-high panels per
-// K-block and running an MR x NR register-blocked micro-kernel (avx512 14x32, avx2 6x16, portable 6x8).
+// packing (dot products when B is N x K, row updates when B is K x N), split over threads by columns; for larger
+// M, op(B) is packed into NR-wide panels once per call (in parallel), and threads take blocks of C, each copying
+// its rows of op(A) per K block and running an MR x NR register-blocked micro-kernel (avx512 14x32, avx2 6x16,
+// portable 6x8). A last partial row panel of <= 4 rows goes through the small-M kernels.
 // Results are bit-identical for any thread count: the blocking depends on the shape only, never on threads.
+// Scratch buffers are thread-local and only grow (up to K x N floats for op(B) on the calling thread).
+//
+// No pre-packed weight API: packing op(B) is K x N copies (16 x 16 in-register transposes for N x K weights)
+// against M x N x K multiply-adds, a share of about 1/M, and for M <= 8 nothing is packed at all, so a PackedB
+// type would save little for its extra state (weights would have to be re-packed per ISA and per blocking).
 #include <cstdint>
 
 #include "quasr/core/cpu_features.h"

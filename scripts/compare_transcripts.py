@@ -1,0 +1,139 @@
+#!/usr/bin/env python3
+"""Parity evidence: quasr vs faster-whisper (CTranslate2, float32) on LibriSpeech mini-eval.
+
+For each model and beam size it runs `quasr transcribe` and faster-whisper (scripts/ref_transcribe.py) over the
+same utterances with the same options (faster-whisper defaults, no VAD), normalizes with openai-whisper's
+EnglishTextNormalizer (package whisper-normalizer), and reports
+  - % of utterances whose normalized transcripts are identical,
+  - corpus WER of each against the LibriSpeech references (jiwer),
+  - wall time of each process (model load included) and of the transcription alone, and peak RSS.
+With --int8-timing, faster-whisper int8 is timed too (beam 1) as a second peer.
+
+    .venv/bin/python scripts/compare_transcripts.py --models tiny.en --beams 1,5 --threads 2 --int8-timing \
+        --out build/parity_tiny.json
+"""
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def utterances(root, limit):
+    files, refs = [], {}
+    for trans in sorted(Path(root).rglob("*.trans.txt")):
+        for line in trans.read_text().splitlines():
+            uid, text = line.split(" ", 1)
+            refs[uid] = text
+            files.append(str(trans.parent / f"{uid}.flac"))
+    files.sort()
+    if limit:
+        files = files[:limit]
+    return files, refs
+
+
+def run_measured(cmd):
+    """Runs cmd, returns (stdout, stderr, wall seconds, peak RSS MiB of that child, from wait4)."""
+    import threading
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    chunks = {}
+    readers = [threading.Thread(target=lambda k=k, f=f: chunks.__setitem__(k, f.read()))
+               for k, f in (("out", proc.stdout), ("err", proc.stderr))]
+    for r in readers:
+        r.start()
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    for r in readers:
+        r.join()
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    out, err = chunks["out"].decode(), chunks["err"].decode()
+    if proc.returncode != 0:
+        sys.exit(f"command failed ({proc.returncode}): {' '.join(cmd[:8])} ...\n{err[-3000:]}")
+    return out, err, wall, usage.ru_maxrss / 1024.0
+
+
+def run_quasr(binary, model, beam, threads, files):
+    cmd = [binary, "transcribe", "--model", model, "--beam", str(beam), "--threads", str(threads), "-f", "json"] + files
+    out, err, wall, peak = run_measured(cmd)
+    texts = {}
+    for line in out.splitlines():
+        if line.strip():
+            d = json.loads(line)
+            texts[d["file"]] = d["text"]
+    decode_s = sum(float(m) for m in re.findall(r"\| total ([0-9.]+) ms", err)) / 1e3
+    load_s = sum(float(m) for m in re.findall(r"timings: .*?: load ([0-9.]+) ms", err)) / 1e3
+    return texts, wall, decode_s - load_s, peak
+
+
+def run_faster_whisper(python, model_dir, beam, threads, files, compute_type, list_file):
+    Path(list_file).write_text("\n".join(files) + "\n")
+    cmd = [python, str(ROOT / "scripts/ref_transcribe.py"), "--model", model_dir, "--beam", str(beam),
+           "--threads", str(threads), "--compute-type", compute_type, "--file-list", list_file, "-"]
+    out, err, wall, peak = run_measured(cmd)
+    texts, transcribe_s = {}, 0.0
+    for line in out.splitlines():
+        d = json.loads(line)
+        texts[d["file"]] = d["text"]
+        transcribe_s += d["wall_s"]
+    return texts, wall, transcribe_s, peak
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", default="/work/shared/data/LibriSpeech/mini-eval")
+    p.add_argument("--models", default="tiny.en,base")
+    p.add_argument("--beams", default="1,5")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--limit", type=int, default=0, help="first N utterances only (0 = all)")
+    p.add_argument("--quasr", default=str(ROOT / "build/quasr"))
+    p.add_argument("--int8-timing", action="store_true", help="also time faster-whisper int8 (beam 1)")
+    p.add_argument("--out", help="write all numbers as JSON here")
+    args = p.parse_args()
+
+    import jiwer
+    from whisper_normalizer.english import EnglishTextNormalizer
+
+    norm = EnglishTextNormalizer()
+    files, refs = utterances(args.data, args.limit)
+    ref_norm = [norm(refs[Path(f).stem]) for f in files]
+    list_file = str(ROOT / "build" / "compare_files.txt")
+    results = []
+    for model in args.models.split(","):
+        model_dir = str(ROOT / "models" / model)
+        for beam in [int(b) for b in args.beams.split(",")]:
+            q_texts, q_wall, q_tr, q_rss = run_quasr(args.quasr, model, beam, args.threads, files)
+            f_texts, f_wall, f_tr, f_rss = run_faster_whisper(sys.executable, model_dir, beam, args.threads, files,
+                                                              "float32", list_file)
+            qn = [norm(q_texts[f]) for f in files]
+            fn = [norm(f_texts[f]) for f in files]
+            identical = sum(a == b for a, b in zip(qn, fn)) / len(files)
+            row = dict(model=model, beam=beam, threads=args.threads, utterances=len(files),
+                       identical_pct=100 * identical,
+                       wer_quasr=100 * jiwer.wer(ref_norm, qn), wer_faster_whisper=100 * jiwer.wer(ref_norm, fn),
+                       quasr_wall_s=q_wall, quasr_transcribe_s=q_tr, quasr_peak_rss_mib=q_rss,
+                       fw_f32_wall_s=f_wall, fw_f32_transcribe_s=f_tr, fw_f32_peak_rss_mib=f_rss,
+                       differing=[dict(file=Path(f).stem, quasr=a, faster_whisper=b)
+                                  for f, a, b in zip(files, qn, fn) if a != b])
+            if args.int8_timing and beam == 1:
+                _, i_wall, i_tr, i_rss = run_faster_whisper(sys.executable, model_dir, beam, args.threads, files,
+                                                            "int8", list_file)
+                row.update(fw_int8_wall_s=i_wall, fw_int8_transcribe_s=i_tr, fw_int8_peak_rss_mib=i_rss)
+            results.append(row)
+            print(f"{model} beam {beam}: identical {row['identical_pct']:.1f}% | WER quasr {row['wer_quasr']:.2f}% "
+                  f"vs faster-whisper {row['wer_faster_whisper']:.2f}% | wall quasr {q_wall:.1f} s "
+                  f"(transcribe {q_tr:.1f} s) vs fw-f32 {f_wall:.1f} s (transcribe {f_tr:.1f} s)"
+                  + (f" vs fw-int8 {row['fw_int8_wall_s']:.1f} s (transcribe {row['fw_int8_transcribe_s']:.1f} s)"
+                     if "fw_int8_wall_s" in row else "")
+                  + f" | peak RSS quasr {q_rss:.0f} MiB, fw {f_rss:.0f} MiB", flush=True)
+    if args.out:
+        Path(args.out).write_text(json.dumps(results, indent=1, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()
