@@ -42,6 +42,10 @@ void Linear::forward(const float* x, int64_t rows, int64_t ldx, float* y, int64_
       kernels::qlinear(*quant->prepared, x, rows, ldx, bias.empty() ? nullptr : bias.data(), y, ldy);
       return;
     }
+    if (!quant->sim_codes.empty()) {
+      quant::simulate_integer_linear(*quant, x, rows, ldx, bias.empty() ? nullptr : bias.data(), y, ldy);
+      return;
+    }
     if (quant->act.mode != kernels::ActivationQuant::Mode::kNone) {
       fake_quantized.resize(static_cast<size_t>(rows * in));
       quant::fake_quantize_activations(quant->act, x, rows, in, ldx, fake_quantized.data());

@@ -213,6 +213,7 @@ std::unique_ptr<WhisperModel> load_whisper_model(const std::string& path_or_name
     auto qw = std::make_shared<quant::QuantizedWeight>();
     qw->qtensor = std::move(ct.q);
     qw->act = ct.act;
+    if (o.simulate) quant::prepare_integer_simulation(*qw);
     if (!o.simulate) {
       try {
         qw->prepared = kernels::prepare_weight(qw->qtensor, qw->act);

@@ -125,13 +125,10 @@ TEST(SimulationTinyEn, ContainerModelEqualsQuantizeOnLoad) {
 
 // The evidence: on tiny.en, native and simulated W8A8 and W4A8-g128 give identical greedy transcripts
 // (token sequences) on the 4 test-clean clips. Native runs the qkernels kernels (integer activations), simulation
-// the dequantized weights with fake-quantized activations through FP32 sgemm.
-// DISABLED because it FAILS today (2026-11-22): W8A8 on 1089-134686-0000 and W4A8-g128 on 1089-134691-0001 differ.
-// Per layer the two paths agree to ~1e-6 relative (Simulation.LinearEqualsQlinearRef; native == qlinear_ref bit
-// for bit), but the FP32 sgemm rounds differently from the kernels' exact int32 sums, a few activations then land
-// on the other side of an INT8 rounding boundary in the next layer, and greedy decoding flips a near-tie token.
-// Fix: simulate integer x integer products with exact integer sums in the kernels' epilogue order.
-TEST(SimulationTinyEn, DISABLED_NativeAndSimulatedGreedyTokensAreIdentical) {
+// the formats quantizers' codes with exact integer sums (simulate_integer_linear). With the plain fake-quant
+// product (dequantized x times dequantized W in FP32 sgemm, ~1e-6 relative per layer) this test failed: W8A8 on
+// 1089-134686-0000 and W4A8-g128 on 1089-134691-0001 flipped a near-tie token.
+TEST(SimulationTinyEn, NativeAndSimulatedGreedyTokensAreIdentical) {
   const auto files = clips();
   ASSERT_EQ(files.size(), 4u);
   for (const char* recipe : {"w8a8", "w4a8-g128"}) {
@@ -170,6 +167,14 @@ TEST(Simulation, LinearEqualsQlinearRef) {
         for (int64_t k = 0; k < K; ++k) mag += std::fabs(static_cast<double>(x_hat[m * K + k]) * w_hat[n * K + k]);
         EXPECT_NEAR(y_sim[m * N + n], y_ref[m * N + n], 1e-5 * mag) << spec << " " << m << "," << n;
       }
+    // The integer simulation the model uses for these pairs is bit-exact with the reference.
+    QuantizedWeight qw{w, act, nullptr};
+    prepare_integer_simulation(qw);
+    ASSERT_FALSE(qw.sim_codes.empty());
+    std::vector<float> y_int(M * N), bias(N, 0.25f), y_ref_b(M * N);
+    simulate_integer_linear(qw, x.data(), M, K, bias.data(), y_int.data(), N);
+    kernels::qlinear_ref(w, act, x.data(), M, K, bias.data(), y_ref_b.data(), N);
+    EXPECT_EQ(y_int, y_ref_b) << spec;
   }
 }
 
