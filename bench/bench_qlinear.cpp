@@ -2,7 +2,7 @@
 // shapes in the same loop: matmul u8 x s8 -> f32 with per-channel output scales ("int8"), bf16 x bf16 -> f32
 // and f32. One benchmark per registry kernel (its representative weight spec below), shape and M in
 // {1, 4, 1500}; each iteration calls quasr and each oneDNN peer once, alternating, so a noisy shared machine
-// slows all alike. Reported from median call times: *_us per library and the ratios
+// slows all alike. Single-threaded, timed in CPU time of the calling thread. Reported from median call times: *_us per library and the ratios
 // vs_<peer> = peer time / quasr time (> 1: quasr is faster).
 //
 // Cold: M = 1 with weights not in cache. Each library cycles through as many copies of its weights as fill
@@ -17,7 +17,7 @@
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
-#include <chrono>
+#include <ctime>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -63,9 +63,14 @@ std::vector<float> random_vector(size_t n, uint64_t seed, double sigma) {
   return v;
 }
 
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+// CPU time of the calling thread: with one thread (quasr::set_num_threads(1), OMP_NUM_THREADS=1) every library
+// runs entirely on it, and CPU time leaves out the time spent waiting for a core on a loaded shared machine.
+double thread_cpu_seconds() {
+  timespec t;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
 }
+double seconds_since(double t0) { return thread_cpu_seconds() - t0; }
 double median(std::vector<double> v) {
   std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2), v.end());
   return v[v.size() / 2];
@@ -163,18 +168,18 @@ void bm_qlinear(benchmark::State& state, size_t kernel_index, Shape s, int64_t M
 #endif
   size_t it = 0;
   for (auto _ : state) {
-    auto t0 = std::chrono::steady_clock::now();
+    double t0 = thread_cpu_seconds();
     quasr::kernels::qlinear(*prepared[it % copies], x.data(), M, s.K, nullptr, y.data(), s.N);
     t_quasr.push_back(seconds_since(t0));
     benchmark::DoNotOptimize(y.data());
 #ifdef QUASR_HAVE_DNNL
-    t0 = std::chrono::steady_clock::now();
+    t0 = thread_cpu_seconds();
     d_int8.run(it);
     t_int8.push_back(seconds_since(t0));
-    t0 = std::chrono::steady_clock::now();
+    t0 = thread_cpu_seconds();
     d_bf16.run(it);
     t_bf16.push_back(seconds_since(t0));
-    t0 = std::chrono::steady_clock::now();
+    t0 = thread_cpu_seconds();
     d_f32.run(it);
     t_f32.push_back(seconds_since(t0));
 #endif

@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def utterances(root, limit):
+def utterances(root, limit, every):
     files, refs = [], {}
     for trans in sorted(Path(root).rglob("*.trans.txt")):
         for line in trans.read_text().splitlines():
@@ -32,6 +32,7 @@ def utterances(root, limit):
             refs[uid] = text
             files.append(str(trans.parent / f"{uid}.flac"))
     files.sort()
+    files = files[::every]
     if limit:
         files = files[:limit]
     return files, refs
@@ -90,7 +91,8 @@ def main():
     p.add_argument("--models", default="tiny.en,base")
     p.add_argument("--beams", default="1,5")
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--limit", type=int, default=0, help="first N utterances only (0 = all)")
+    p.add_argument("--every", type=int, default=1, help="every K-th utterance (sorted by id), spreading a subset over speakers")
+    p.add_argument("--limit", type=int, default=0, help="at most N utterances (0 = all)")
     p.add_argument("--quasr", default=str(ROOT / "build/quasr"))
     p.add_argument("--int8-timing", action="store_true", help="also time faster-whisper int8 (beam 1)")
     p.add_argument("--out", help="write all numbers as JSON here")
@@ -100,7 +102,7 @@ def main():
     from whisper_normalizer.english import EnglishTextNormalizer
 
     norm = EnglishTextNormalizer()
-    files, refs = utterances(args.data, args.limit)
+    files, refs = utterances(args.data, args.limit, args.every)
     ref_norm = [norm(refs[Path(f).stem]) for f in files]
     list_file = str(ROOT / "build" / "compare_files.txt")
     results = []

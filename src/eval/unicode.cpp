@@ -62,6 +62,8 @@ char32_t compose_pair(char32_t a, char32_t b) {
 const char* unicode_version() { return QUASR_UNICODE_VERSION; }
 
 std::u32string decode_utf8(std::string_view text) {
+  // Well-formed sequences per Unicode Table 3-7; anything else is replaced by one U+FFFD per maximal subpart
+  // (Unicode 3.9, "U+FFFD Substitution of Maximal Subparts"), which is what Python's decoder does.
   std::u32string out;
   out.reserve(text.size());
   const auto* s = reinterpret_cast<const unsigned char*>(text.data());
@@ -75,17 +77,25 @@ std::u32string decode_utf8(std::string_view text) {
       continue;
     }
     int len = 0;
-    char32_t cp = 0, min = 0;
-    if ((b & 0xE0) == 0xC0) len = 2, cp = b & 0x1F, min = 0x80;
-    else if ((b & 0xF0) == 0xE0) len = 3, cp = b & 0x0F, min = 0x800;
-    else if ((b & 0xF8) == 0xF0) len = 4, cp = b & 0x07, min = 0x10000;
-    int k = 1;
-    if (len) {
-      for (; k < len && i + k < n && (s[i + k] & 0xC0) == 0x80; ++k) cp = (cp << 6) | (s[i + k] & 0x3F);
+    unsigned char lo = 0x80, hi = 0xBF;  // allowed range of the second byte
+    if (b >= 0xC2 && b <= 0xDF) len = 2;
+    else if (b >= 0xE0 && b <= 0xEF) len = 3, lo = b == 0xE0 ? 0xA0 : 0x80, hi = b == 0xED ? 0x9F : 0xBF;
+    else if (b >= 0xF0 && b <= 0xF4) len = 4, lo = b == 0xF0 ? 0x90 : 0x80, hi = b == 0xF4 ? 0x8F : 0xBF;
+    if (len == 0) {  // C0, C1, F5..FF, or a stray continuation byte
+      out.push_back(0xFFFD);
+      ++i;
+      continue;
     }
-    if (len == 0 || k < len || cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp < 0xE000)) {
-      out.push_back(0xFFFD);  // one replacement per maximal invalid prefix, like Python
-      i += std::max(1, len ? k : 1);
+    char32_t cp = b & (0xFF >> (len + 1));
+    int k = 1;
+    for (; k < len && i + k < n; ++k) {
+      const unsigned char c = s[i + k];
+      if (k == 1 ? (c < lo || c > hi) : (c & 0xC0) != 0x80) break;
+      cp = (cp << 6) | (c & 0x3F);
+    }
+    if (k < len) {
+      out.push_back(0xFFFD);
+      i += k;
       continue;
     }
     out.push_back(cp);

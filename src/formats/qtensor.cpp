@@ -247,9 +247,12 @@ std::vector<uint8_t> unpack_bits(std::span<const uint8_t> packed, int bits, size
 // ---- QTensor -----------------------------------------------------------------------------------------------------
 
 int64_t QTensor::numel() const {
+  if (shape.empty()) return 0;
   int64_t n = 1;
-  for (int64_t d : shape) n *= d;
-  return shape.empty() ? 0 : n;
+  for (int64_t d : shape)
+    if (__builtin_mul_overflow(n, d, &n))  // a hand-built shape must not make this UB
+      throw InvalidArgument("QTensor shape " + shape_text(shape) + " overflows the element count");
+  return n;
 }
 
 int64_t QTensor::num_blocks() const {
@@ -290,7 +293,13 @@ size_t QTensor::header_bytes() const {
 }
 
 std::vector<uint8_t> QTensor::serialize() const {
+  // Never write what deserialize would reject: the sections must be what the spec and shape require.
+  const StorageBytes want = expected_storage(spec, shape);
   const StorageBytes st = storage();
+  if (st.payload != want.payload || st.scales != want.scales || st.zero_points != want.zero_points ||
+      st.codebook != want.codebook)
+    throw InvalidArgument("serialize: QTensor " + spec.to_string() + " " + shape_text(shape) +
+                          ": section sizes do not match its spec and shape");
   const std::string text = spec.to_string();
   std::vector<uint8_t> out;
   out.reserve(header_bytes() + st.total());

@@ -86,17 +86,6 @@ void small_m(const SgemmKernels& kern, bool trans_a, bool trans_b, int64_t M, in
 }
 
 // ---- packing -----------------------------------------------------------------------------------------------------
-// op(A) = A^T (A stored K x M): rows [i0, i0 + MR), columns [k0, k0 + kc) -> dst[k * MR + r], zero past M.
-void pack_a_panel(const float* A, int64_t lda, int64_t M, int64_t i0, int mr, int64_t k0, int64_t kc, float* dst) {
-  const int64_t rows = std::min<int64_t>(mr, M - i0);
-  for (int64_t k = 0; k < kc; ++k) {
-    const float* src = A + (k0 + k) * lda + i0;
-    float* d = dst + k * mr;
-    std::copy(src, src + rows, d);
-    std::fill(d + rows, d + mr, 0.0f);
-  }
-}
-
 // ---- large M: packed panels --------------------------------------------------------------------------------------
 void packed(const SgemmKernels& kern, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
             const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
@@ -137,7 +126,7 @@ void packed(const SgemmKernels& kern, bool trans_a, bool trans_b, int64_t M, int
       for (int64_t p = 0; p < nkb; ++p) {
         const int64_t k0 = p * kcb, kc = std::min(kcb, K - k0);
         if (trans_a) {
-          for (int64_t i = i0; i < i1; i += mr) pack_a_panel(A, lda, M, i, mr, k0, kc, pa + (i - i0) * kc);
+          for (int64_t i = i0; i < i1; i += mr) kern.pack_a_t(A, lda, M, i, k0, kc, pa + (i - i0) * kc);
         } else {
           for (int64_t r = 0; r < rows_padded; ++r) {
             float* dst = pa + r * ldp;

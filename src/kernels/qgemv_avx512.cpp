@@ -16,10 +16,13 @@ __mmask16 tail_mask(int64_t n) { return n >= 16 ? __mmask16(0xFFFF) : __mmask16(
 template <bool kNibbles>
 inline __m512 decode16(const uint8_t* row, int64_t k, const float* lut, __m512 lut16) {
   if constexpr (kNibbles) {
-    const __m128i b = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(row + k / 2));
-    const __m128i low = _mm_set1_epi8(0x0F);
-    const __m128i lo = _mm_and_si128(b, low), hi = _mm_and_si128(_mm_srli_epi16(b, 4), low);
-    const __m512i idx = _mm512_cvtepu8_epi32(_mm_unpacklo_epi8(lo, hi));  // element 2j: low nibble of byte j
+    // The 8 bytes hold code j at nibble (j % 2) * 8 + j / 2 (prepare-time order): broadcast them to every
+    // 64-bit lane, so dword lane j holds the low (j even) or high (j odd) 32 bits, and shift lane j right by
+    // 4 * (j / 2). vpermps reads only the low 4 bits of each index: no mask needed. 3 instructions per 16 codes.
+    const __m512i shifts = _mm512_setr_epi32(0, 0, 4, 4, 8, 8, 12, 12, 16, 16, 20, 20, 24, 24, 28, 28);
+    int64_t chunk;
+    __builtin_memcpy(&chunk, row + k / 2, 8);
+    const __m512i idx = _mm512_srlv_epi32(_mm512_set1_epi64(chunk), shifts);
     return _mm512_permutexvar_ps(idx, lut16);
   } else {
     const __m512i idx = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + k)));

@@ -177,7 +177,12 @@ WeightOnlyWeight pack_weight_only(const WeightDecomposition& d, bool keep_codes)
     for (int64_t n = 0; n < p.N; ++n)
       for (int64_t k = 0; k < p.K; ++k) {
         const uint8_t c = d.codes[n * p.K + k];
-        if (p.nibbles) p.codes[n * row_bytes + k / 2] |= static_cast<uint8_t>(c << (4 * (k % 2)));
+        if (p.nibbles) {
+          // Within each 8-byte chunk of 16 codes, code j sits at nibble (j % 2) * 8 + j / 2, so that one
+          // 64-bit broadcast and one variable shift put code j in the low 4 bits of lane j (see qgemv_avx512).
+          const int64_t j = k % 16, pos = (j % 2) * 8 + j / 2;
+          p.codes[n * row_bytes + (k / 16) * 8 + pos / 2] |= static_cast<uint8_t>(c << (4 * (pos % 2)));
+        }
         else p.codes[n * row_bytes + k] = c;
       }
   } else {

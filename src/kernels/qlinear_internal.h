@@ -55,7 +55,7 @@ struct IntGemmWeight {
 };
 
 // Weight-only: codes per row, row stride padded to a multiple of 16 codes (zero codes), 4-bit codes as nibbles
-// (element 2j low nibble of byte j), others one byte each; scales N x groups; lut as in WeightDecomposition.
+// (in each 8-byte chunk of 16 codes, code j at nibble (j % 2) * 8 + j / 2), others one byte each; scales N x groups; lut as in WeightDecomposition.
 struct WeightOnlyWeight {
   int64_t N = 0, K = 0, Kp = 0;
   int64_t group = 0, groups = 0;

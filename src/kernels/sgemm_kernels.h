@@ -29,6 +29,10 @@ inline constexpr int64_t kSmallM = 8;
 using SgemmPackB = void (*)(bool trans_b, const float* B, int64_t ldb, int64_t N, int64_t k0, int64_t kc,
                             int64_t j0, float* dst);
 
+// Packs op(A) = A^T (A stored K x M) rows [i0, i0 + mr), columns [k0, k0 + kc) into one A micro-panel.
+using SgemmPackAT = void (*)(const float* A, int64_t lda, int64_t M, int64_t i0, int64_t k0, int64_t kc,
+                             float* dst);
+
 struct SgemmKernels {
   const char* name;
   int mr, nr;  // micro-tile
@@ -40,6 +44,7 @@ struct SgemmKernels {
   SgemmSmallM small_m_nt;
   SgemmSmallM small_m_nn;
   SgemmPackB pack_b;
+  SgemmPackAT pack_a_t;
 };
 
 }  // namespace quasr::kernels::detail

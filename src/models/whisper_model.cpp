@@ -48,6 +48,8 @@ struct WhisperDecoderState final : DecoderState {
   std::vector<std::vector<float>> self_k, self_v;
   // Per decoder layer: cross-attention keys/values of the encoder output [n_audio_ctx][d], shared by the batch.
   std::vector<std::vector<float>> cross_k, cross_v;
+  // Reorder targets, kept between calls so a beam search's per-step reorder neither allocates nor zero-fills.
+  std::vector<float> spare;
 };
 
 // Takes tensors out of the weights by table query (stack, layer, role, param).
@@ -332,10 +334,10 @@ void WhisperModelImpl::reorder(DecoderState& state, std::span<const int> src) co
   // Only the filled rows [0, length) of each sequence are copied.
   const int64_t used = static_cast<int64_t>(st.length) * d;
   auto permute = [&](std::vector<float>& cache) {
-    std::vector<float> out(static_cast<size_t>(nb * cap * d));
+    st.spare.resize(static_cast<size_t>(nb * cap * d));
     for (int64_t i = 0; i < nb; ++i)
-      std::copy_n(cache.data() + src[i] * cap * d, used, out.data() + i * cap * d);
-    cache = std::move(out);
+      std::copy_n(cache.data() + src[i] * cap * d, used, st.spare.data() + i * cap * d);
+    std::swap(cache, st.spare);
   };
   for (auto& c : st.self_k) permute(c);
   for (auto& c : st.self_v) permute(c);

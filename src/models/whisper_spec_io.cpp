@@ -294,6 +294,12 @@ WhisperWeights load_whisper_hf(const std::string& dir) {
   check_preprocessor(dir, c.n_mels);
 
   io::SafetensorsFile st = io::read_safetensors(st_path);
+  // transformers' bare WhisperModel (no LM head) saves the same tensors without the "model." prefix.
+  if (!st.tensors.count("model.encoder.conv1.weight") && st.tensors.count("encoder.conv1.weight")) {
+    io::TensorMap renamed;
+    for (auto& [name, t] : st.tensors) renamed.emplace("model." + name, std::move(t));
+    st.tensors = std::move(renamed);
+  }
   std::set<std::string> used;
   bool any_matrix_dtype = false;
   for (const WhisperTensorSpec& s : whisper_tensor_specs(c)) {

@@ -117,7 +117,7 @@ TEST(TranscribeCli, EmptyAudioGivesEmptyTranscript) {
 // the audio, the mel spectrogram and the transcript).
 TEST(TranscribeCli, TenMinuteFileLongForm) {
   std::vector<std::string> clips;
-  for (const auto& e : std::filesystem::recursive_directory_iterator(qt::librispeech_dir() + "/mini-eval"))
+  for (const auto& e : std::filesystem::recursive_directory_iterator(qt::librispeech_dir() + "/mini-calib"))
     if (e.path().extension() == ".flac") clips.push_back(e.path().string());
   std::sort(clips.begin(), clips.end());
   std::vector<float> audio;
@@ -126,7 +126,7 @@ TEST(TranscribeCli, TenMinuteFileLongForm) {
     audio.insert(audio.end(), s.begin(), s.end());
     if (audio.size() >= 600u * 16000u) break;
   }
-  ASSERT_GE(audio.size(), 600u * 16000u) << "not enough mini-eval audio";
+  ASSERT_GE(audio.size(), 600u * 16000u) << "not enough mini-calib audio";
   audio.resize(600u * 16000u);
   const double duration = 600.0;
   qt::TempDir tmp;

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace quasr::eval::testing {
@@ -70,6 +71,14 @@ inline void run_reference_script(const std::string& script, const std::string& a
                              ": run scripts/setup.sh to create .venv (openai-whisper, jiwer)");
   const std::string cmd = python + " " + source_dir() + "/scripts/" + script + " " + args;
   if (std::system(cmd.c_str()) != 0) throw std::runtime_error("reference script failed: " + cmd);
+}
+
+// Hypotheses of faster-whisper tiny.en on mini-eval, in utterance-id order (see docs/eval.md): id -> text.
+inline std::vector<std::pair<std::string, std::string>> whisper_hypotheses() {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& j : read_jsonl(source_dir() + "/tests/eval/data/tiny_en_mini_eval_hypotheses.jsonl"))
+    out.emplace_back(j.at("id").get<std::string>(), j.at("hypothesis").get<std::string>());
+  return out;
 }
 
 }  // namespace quasr::eval::testing

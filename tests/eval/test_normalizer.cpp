@@ -37,12 +37,11 @@ std::vector<std::string> librispeech_references(const std::string& split) {
   return out;
 }
 
-// Hypotheses of faster-whisper tiny.en on mini-eval (mixed case, punctuation, digits: what a Whisper model
-// really emits), committed as test input; the expected normalizations are still computed by the reference.
+// Real Whisper output (mixed case, punctuation, digits), committed as test input; the expected normalizations
+// are still computed by the reference.
 std::vector<std::string> whisper_hypotheses() {
   std::vector<std::string> out;
-  for (const auto& j : testing::read_jsonl(testing::source_dir() + "/tests/eval/data/tiny_en_mini_eval_hypotheses.jsonl"))
-    out.push_back(j.at("hypothesis").get<std::string>());
+  for (auto& [id, text] : testing::whisper_hypotheses()) out.push_back(text);
   return out;
 }
 
@@ -111,7 +110,7 @@ TEST(EnglishNormalizer, HardStringsExact) {
 
 TEST(EnglishNormalizer, WhisperHypothesesExact) {
   const auto hyps = whisper_hypotheses();
-  ASSERT_GE(hyps.size(), 50u);
+  ASSERT_GE(hyps.size(), 100u);
   EnglishTextNormalizer n;
   EXPECT_EQ(parity(n, "english", hyps, "english/tiny.en hypotheses"), 1.0);
 }
@@ -188,6 +187,13 @@ TEST(Unicode, Utf8RoundTripAndReplacement) {
   EXPECT_EQ(unicode::encode_utf8(unicode::decode_utf8(s)), s);
   EXPECT_EQ(unicode::decode_utf8("a\xFF" "b"), std::u32string(U"a\uFFFDb"));
   EXPECT_EQ(unicode::decode_utf8("a\xE2\x82"), std::u32string(U"a\uFFFD"));
+  // The example of the Unicode Standard, section 3.9 (maximal subparts), which Python's decoder follows.
+  EXPECT_EQ(unicode::decode_utf8("\x61\xF1\x80\x80\xE1\x80\xC2\x62\x80\x63\x80\xBF\x64"),
+            std::u32string(U"a\uFFFD\uFFFD\uFFFDb\uFFFDc\uFFFD\uFFFDd"));
+  // Surrogates and overlong forms are ill-formed byte by byte.
+  EXPECT_EQ(unicode::decode_utf8("\xED\xA0\x80"), std::u32string(U"\uFFFD\uFFFD\uFFFD"));
+  EXPECT_EQ(unicode::decode_utf8("\xC0\xAF"), std::u32string(U"\uFFFD\uFFFD"));
+  EXPECT_EQ(unicode::decode_utf8("\xF4\x90\x80\x80"), std::u32string(U"\uFFFD\uFFFD\uFFFD\uFFFD"));
 }
 
 TEST(Normalizer, FactoryAndErrors) {

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <map>
 
 #include "eval_test_support.h"
 #include "quasr/core/error.h"
@@ -57,19 +58,23 @@ std::vector<Pair> synthetic_pairs() {
   return pairs;
 }
 
-TEST(Wer, MatchesJiwerOnMiniEvalWithSyntheticEdits) {
-  const auto pairs = synthetic_pairs();
-  ASSERT_EQ(pairs.size(), 532u);
+struct JiwerComparison {
+  size_t same_split = 0;
+  CorpusScore corpus;
+  nlohmann::json reference;
+};
+
+// Scores `pairs` with quasr and with jiwer (scripts/ref_wer.py) and checks every utterance and the corpus.
+JiwerComparison compare_with_jiwer(const std::vector<Pair>& pairs) {
   TempDir tmp;
   std::vector<nlohmann::json> rows;
   for (const auto& p : pairs) rows.push_back({{"ref", p.ref}, {"hyp", p.hyp}});
   testing::write_jsonl(tmp.file("pairs.jsonl"), rows);
   testing::run_reference_script("ref_wer.py", "wer " + tmp.file("pairs.jsonl") + " " + tmp.file("out.json"));
-  nlohmann::json ref;
-  std::ifstream(tmp.file("out.json")) >> ref;
-
+  JiwerComparison out;
+  std::ifstream(tmp.file("out.json")) >> out.reference;
+  const nlohmann::json& ref = out.reference;
   std::vector<UtteranceScore> scores;
-  size_t same_split = 0;
   for (size_t i = 0; i < pairs.size(); ++i) {
     const auto& j = ref["utterances"][i];
     const UtteranceScore s = score_utterance(pairs[i].ref, pairs[i].hyp);
@@ -80,19 +85,38 @@ TEST(Wer, MatchesJiwerOnMiniEvalWithSyntheticEdits) {
     const ErrorCounts jc{j["char_hits"], j["char_substitutions"], j["char_deletions"], j["char_insertions"]};
     EXPECT_EQ(s.words.errors(), jw.errors());
     EXPECT_EQ(s.characters.errors(), jc.errors());
-    same_split += s.words == jw && s.characters == jc;
+    out.same_split += s.words == jw && s.characters == jc;
   }
-  std::printf("  S/D/I split identical to jiwer's on %zu / %zu utterances (words and characters)\n", same_split,
+  out.corpus = score_corpus(scores);
+  std::printf("  S/D/I split identical to jiwer's on %zu / %zu utterances (words and characters)\n", out.same_split,
               pairs.size());
-  EXPECT_EQ(same_split, pairs.size());
-  const CorpusScore corpus = score_corpus(scores);
-  std::printf("  corpus WER quasr %.6f jiwer %.6f, CER quasr %.6f jiwer %.6f\n", corpus.wer(),
-              ref["corpus"]["wer"].get<double>(), corpus.cer(), ref["corpus"]["cer"].get<double>());
-  EXPECT_EQ(corpus.wer(), ref["corpus"]["wer"].get<double>());
-  EXPECT_EQ(corpus.cer(), ref["corpus"]["cer"].get<double>());
-  EXPECT_EQ(corpus.words.insertions, ref["corpus"]["insertions"].get<int64_t>());
-  EXPECT_EQ(corpus.words.deletions, ref["corpus"]["deletions"].get<int64_t>());
-  EXPECT_EQ(corpus.words.substitutions, ref["corpus"]["substitutions"].get<int64_t>());
+  std::printf("  corpus WER quasr %.6f jiwer %.6f, CER quasr %.6f jiwer %.6f\n", out.corpus.wer(),
+              ref["corpus"]["wer"].get<double>(), out.corpus.cer(), ref["corpus"]["cer"].get<double>());
+  EXPECT_EQ(out.same_split, pairs.size());
+  EXPECT_EQ(out.corpus.wer(), ref["corpus"]["wer"].get<double>());
+  EXPECT_EQ(out.corpus.cer(), ref["corpus"]["cer"].get<double>());
+  EXPECT_EQ(out.corpus.words.insertions, ref["corpus"]["insertions"].get<int64_t>());
+  EXPECT_EQ(out.corpus.words.deletions, ref["corpus"]["deletions"].get<int64_t>());
+  EXPECT_EQ(out.corpus.words.substitutions, ref["corpus"]["substitutions"].get<int64_t>());
+  return out;
+}
+
+TEST(Wer, MatchesJiwerOnMiniEvalWithSyntheticEdits) {
+  const auto pairs = synthetic_pairs();
+  ASSERT_EQ(pairs.size(), 532u);
+  compare_with_jiwer(pairs);
+}
+
+// Real hypotheses: faster-whisper tiny.en on mini-eval, both sides English-normalized.
+TEST(Wer, MatchesJiwerOnWhisperHypotheses) {
+  const EnglishTextNormalizer normalize;
+  std::map<std::string, std::string> refs;
+  for (const auto& u : load_librispeech("/work/shared/data/LibriSpeech/mini-eval").utterances) refs[u.id] = u.reference;
+  std::vector<Pair> pairs;
+  for (const auto& [id, hyp] : testing::whisper_hypotheses()) pairs.push_back({normalize(refs.at(id)), normalize(hyp)});
+  ASSERT_GE(pairs.size(), 100u);
+  const JiwerComparison c = compare_with_jiwer(pairs);
+  std::printf("  tiny.en on %zu mini-eval utterances: WER %.4f, CER %.4f\n", pairs.size(), c.corpus.wer(), c.corpus.cer());
 }
 
 // Worked by hand: ref "the cat sat on the mat", hyp "cat sit on the mat today". D = I (equal lengths), so a

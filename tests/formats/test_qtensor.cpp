@@ -204,8 +204,15 @@ TEST(QTensorApi, DequantizeChecksItsArguments) {
   EXPECT_THROW(q.dequantize(small), InvalidArgument);
   q.payload.pop_back();  // hand-broken tensor: sections no longer match spec and shape
   EXPECT_THROW(q.dequantize(), InvalidArgument);
+  EXPECT_THROW(q.serialize(), InvalidArgument);  // never writes bytes deserialize would reject
   QTensor empty;
   EXPECT_THROW(empty.dequantize(), InvalidArgument);
+  EXPECT_THROW(empty.serialize(), InvalidArgument);
+  QTensor huge = quantize(gaussian(64, 1), std::vector<int64_t>{2, 32}, QuantSpec::parse("int8:pt"));
+  huge.shape = {int64_t{1} << 40, int64_t{1} << 40};
+  EXPECT_THROW(huge.numel(), InvalidArgument);
+  EXPECT_THROW(huge.serialize(), InvalidArgument);
+  EXPECT_THROW(huge.dequantize(), InvalidArgument);
 }
 
 }  // namespace

@@ -226,6 +226,32 @@ TEST_P(Sgemm, SameBitsForAnyThreadCount) {
   set_num_threads(saved);
 }
 
+TEST_P(Sgemm, CalledFromInsideParallelFor) {
+  // The runtime calls sgemm per attention head inside parallel_for: the nested calls run inline on the pool
+  // threads, each with its own scratch buffers, and must give the same bits as sequential calls.
+  const int saved = num_threads();
+  set_num_threads(2);
+  const int64_t heads = 6;
+  const Problem shapes[] = {{.tb = true, .M = 40, .N = 50, .K = 64}, {.M = 3, .N = 70, .K = 90}};
+  for (Problem p : shapes) {
+    p.integers = false;
+    std::vector<Data> data;
+    for (int64_t h = 0; h < heads; ++h) data.push_back(make_data(p, 500 + static_cast<uint64_t>(h)));
+    std::vector<std::vector<float>> nested(heads), sequential(heads);
+    auto run_head = [&](int64_t h, std::vector<float>& c) {
+      c = data[h].C;
+      sgemm_with_isa(GetParam(), p.ta, p.tb, p.M, p.N, p.K, p.alpha, data[h].A.data(), p.lda(), data[h].B.data(),
+                     p.ldb(), p.beta, c.data(), p.ldc());
+    };
+    parallel_for(0, heads, 1, [&](int64_t h0, int64_t h1) {
+      for (int64_t h = h0; h < h1; ++h) run_head(h, nested[h]);
+    });
+    for (int64_t h = 0; h < heads; ++h) run_head(h, sequential[h]);
+    for (int64_t h = 0; h < heads; ++h) ASSERT_EQ(nested[h], sequential[h]) << p.str() << " head " << h;
+  }
+  set_num_threads(saved);
+}
+
 INSTANTIATE_TEST_SUITE_P(Isa, Sgemm, ::testing::Values(Isa::Scalar, Isa::Avx2, Isa::Avx512),
                          [](const ::testing::TestParamInfo<Isa>& info) { return std::string(isa_name(info.param)); });
 

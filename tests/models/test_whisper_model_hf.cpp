@@ -158,6 +158,13 @@ TEST(WhisperModelHf, BrokenHfDirectoriesNameTheProblem) {
                io::write_safetensors(d + "/model.safetensors", f.tensors);
              }),
              "missing tensor 'model.decoder.layer_norm.bias'");
+  EXPECT_EQ(error_with([&](const std::string& d) {  // bare WhisperModel naming: no "model." prefix
+              io::SafetensorsFile f = io::read_safetensors(d + "/model.safetensors");
+              io::TensorMap bare;
+              for (auto& [name, t] : f.tensors) bare.emplace(name.substr(6), std::move(t));
+              io::write_safetensors(d + "/model.safetensors", bare);
+            }),
+            "");
   EXPECT_HAS(error_with([&](const std::string& d) {
                std::filesystem::resize_file(d + "/model.safetensors", 1000);
              }),

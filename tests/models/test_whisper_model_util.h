@@ -54,13 +54,16 @@ struct RefClip {
 inline std::string ct2_reference_dir(const std::string& model_dir) {
   namespace fs = std::filesystem;
   const fs::path base = fs::path(QUASR_BINARY_DIR) / "ref_ct2" / fs::path(model_dir).filename();
-  std::error_code ec;
-  const auto stamp = fs::last_write_time(base / "meta.json", ec);
-  bool fresh = !ec;
-  for (const fs::path& dep : {fs::path(source_path("scripts/ref_ct2.py")), fs::path(model_dir) / "model.bin",
-                              fs::path(model_dir) / "config.json"})
-    if (fresh && fs::last_write_time(dep, ec) > stamp) fresh = false;
-  if (fresh) return base.string();
+  auto fresh = [&] {
+    std::error_code ec;
+    const auto stamp = fs::last_write_time(base / "meta.json", ec);
+    if (ec) return false;
+    for (const fs::path& dep : {fs::path(source_path("scripts/ref_ct2.py")), fs::path(model_dir) / "model.bin",
+                                fs::path(model_dir) / "config.json"})
+      if (fs::last_write_time(dep, ec) > stamp || ec) return false;
+    return true;
+  };
+  if (fresh()) return base.string();
   const auto clips = test_clean_clips();
   if (clips.empty()) throw std::runtime_error("no test-clean clips under /work/shared/data/LibriSpeech/test-clean");
   const fs::path tmp = base.string() + ".tmp." + std::to_string(::getpid());
@@ -68,9 +71,14 @@ inline std::string ct2_reference_dir(const std::string& model_dir) {
                     model_dir + " --out " + tmp.string();
   for (const auto& c : clips) cmd += " " + c;
   if (std::system(cmd.c_str()) != 0) throw std::runtime_error("reference script failed: " + cmd);
-  fs::remove_all(base, ec);
-  fs::rename(tmp, base, ec);
-  if (ec) fs::remove_all(tmp, ec);  // another test process put its (identical) reference in place first
+  std::error_code ec;
+  // Another test process may have put a fresh reference in place meanwhile (and be reading it): keep that one.
+  if (!fresh()) {
+    fs::remove_all(base, ec);
+    fs::create_directories(base.parent_path(), ec);
+    fs::rename(tmp, base, ec);
+  }
+  fs::remove_all(tmp, ec);
   return base.string();
 }
 

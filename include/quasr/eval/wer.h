@@ -12,7 +12,8 @@
 //     numerator while the utterance adds nothing to the denominator. A corpus with no reference token at all
 //     has rate = its number of insertions.
 //   - Among the minimum-cost alignments, the one reported is the one jiwer (rapidfuzz) reports, so substitution/
-//     deletion/insertion counts match jiwer's as well as the error totals.
+//     deletion/insertion counts match jiwer's as well as the error totals (rapidfuzz's Hirschberg path for very
+//     long sequences may choose differently; totals cannot differ).
 #include <cstdint>
 #include <string>
 #include <string_view>
