@@ -1,0 +1,44 @@
+#pragma once
+// A quantized Linear weight as the runtime holds it: the stored QTensor, the activation treatment that goes with
+// it, and how it is applied — natively through a prepared kernel weight (kernels/qlinear.h), or simulated: the
+// caller keeps the dequantized FP32 weight and fake-quantizes activations (quantize -> dequantize with the
+// formats reference quantizer) before an FP32 product.
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "quasr/formats/qtensor.h"
+#include "quasr/formats/quant_spec.h"
+#include "quasr/kernels/qlinear.h"
+
+namespace quasr::quant {
+
+struct QuantizedWeight {
+  formats::QTensor qtensor;
+  kernels::ActivationQuant act;
+  std::shared_ptr<const kernels::PreparedWeight> prepared;  // native path; null when simulating
+  // Simulation of integer x integer products (symmetric integer weight, integer activations): the weight codes as
+  // floats [N][K] and its scales [N][K / group]; empty otherwise (see simulate_integer_linear).
+  std::vector<float> sim_codes, sim_scales;
+  int64_t sim_group = 0;
+};
+
+// Fills the sim_* fields when (weight, activations) is an integer x integer pair; no-op otherwise.
+void prepare_integer_simulation(QuantizedWeight& q);
+// y = x . W^T + bias as the integer kernels define it (kernels::qlinear_ref): activations quantized to codes per
+// row, per group acc_g = sum of code products (FP32 sgemm over integer codes: exact while partial sums stay below
+// 2^24), y = (sum over groups, in order, of acc_g * s_w,g) * s_x + bias. Requires prepare_integer_simulation.
+void simulate_integer_linear(const QuantizedWeight& q, const float* x, int64_t rows, int64_t ldx, const float* bias,
+                             float* y, int64_t ldy);
+
+// The QuantSpec that quantizes activations for `a` as the kernels do: symmetric, no zero point, FP32 scale
+// = max|x| / qmax per row (dynamic per token) or per tensor (dynamic per tensor), round half to even.
+formats::QuantSpec activation_spec(const kernels::ActivationQuant& a);
+
+// out[r][c] = dequantize(quantize(x[r][c])) for r < rows, c < cols (x rows ldx apart, out dense rows x cols).
+// Mode kNone copies. kStatic uses a.static_scale: clamp(round(x / s)) * s for integers, the format's code nearest
+// x / s (saturating) times s for FP8.
+void fake_quantize_activations(const kernels::ActivationQuant& a, const float* x, int64_t rows, int64_t cols,
+                               int64_t ldx, float* out);
+
+}  // namespace quasr::quant
