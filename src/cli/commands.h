@@ -9,5 +9,6 @@ void register_info(CLI::App& app);
 void register_formats(CLI::App& app);
 void register_transcribe(CLI::App& app);
 void register_export(CLI::App& app);
+void register_eval(CLI::App& app);
 
 }  // namespace quasr::cli

@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
   quasr::cli::register_formats(app);
   quasr::cli::register_transcribe(app);
   quasr::cli::register_export(app);
+  quasr::cli::register_eval(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
