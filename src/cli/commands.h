@@ -7,6 +7,7 @@ namespace quasr::cli {
 
 void register_info(CLI::App& app);
 void register_formats(CLI::App& app);
+void register_quantize(CLI::App& app);
 void register_transcribe(CLI::App& app);
 void register_export(CLI::App& app);
 void register_eval(CLI::App& app);

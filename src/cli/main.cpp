@@ -12,6 +12,7 @@ int main(int argc, char** argv) {
   app.fallthrough(false);
   quasr::cli::register_info(app);
   quasr::cli::register_formats(app);
+  quasr::cli::register_quantize(app);
   quasr::cli::register_transcribe(app);
   quasr::cli::register_export(app);
   quasr::cli::register_eval(app);

@@ -11,6 +11,7 @@
 #include "quasr/core/parallel.h"
 #include "quasr/kernels/gemm.h"
 #include "quasr/models/whisper.h"
+#include "quasr/models/whisper_quantized.h"
 #include "quasr/models/whisper_spec.h"
 #include "whisper_model_layers.h"
 
@@ -52,16 +53,26 @@ struct WhisperDecoderState final : DecoderState {
 // Takes tensors out of the weights by table query (stack, layer, role, param).
 class WeightTaker {
  public:
-  explicit WeightTaker(WhisperWeights& w) : w_(w), specs_(whisper_tensor_specs(w.config)) {}
-  io::Tensor& get(WhisperStack st, int layer, WhisperRole role, WhisperParam p) {
+  WeightTaker(WhisperWeights& w, const QuantizedLinears& q) : w_(w), q_(q), specs_(whisper_tensor_specs(w.config)) {}
+  const std::string& name(WhisperStack st, int layer, WhisperRole role, WhisperParam p) const {
     for (const auto& s : specs_)
-      if (s.stack == st && s.layer == layer && s.role == role && s.param == p) return w_.tensors.at(s.name);
+      if (s.stack == st && s.layer == layer && s.role == role && s.param == p) return s.name;
     QUASR_ASSERT(false && "tensor missing from the Whisper table");
     std::abort();
   }
-  Linear linear(WhisperStack st, int layer, WhisperRole role) {
-    return Linear::from(std::move(get(st, layer, role, WhisperParam::kWeight)),
-                        &get(st, layer, role, WhisperParam::kBias));
+  io::Tensor& get(WhisperStack st, int layer, WhisperRole role, WhisperParam p) {
+    return w_.tensors.at(name(st, layer, role, p));
+  }
+  // The quantized weight of a matrix, if the model has one (null otherwise).
+  std::shared_ptr<const quant::QuantizedWeight> quantized(WhisperStack st, int layer, WhisperRole role) const {
+    auto it = q_.find(name(st, layer, role, WhisperParam::kWeight));
+    return it == q_.end() ? nullptr : it->second;
+  }
+  Linear linear(WhisperStack st, int layer, WhisperRole role, bool has_bias = true) {
+    Linear l = Linear::from(std::move(get(st, layer, role, WhisperParam::kWeight)),
+                            has_bias ? &get(st, layer, role, WhisperParam::kBias) : nullptr);
+    l.quant = quantized(st, layer, role);
+    return l;
   }
   LayerNorm norm(WhisperStack st, int layer, WhisperRole role) {
     return LayerNorm::from(std::move(get(st, layer, role, WhisperParam::kWeight)),
@@ -70,14 +81,15 @@ class WeightTaker {
 
  private:
   WhisperWeights& w_;
+  const QuantizedLinears& q_;
   std::vector<WhisperTensorSpec> specs_;
 };
 
 class WhisperModelImpl final : public WhisperModel {
  public:
-  explicit WhisperModelImpl(WhisperWeights&& w) : cfg_(w.config), dir_(w.directory) {
+  WhisperModelImpl(WhisperWeights&& w, const QuantizedLinears& quantized) : cfg_(w.config), dir_(w.directory) {
     const auto E = WhisperStack::kEncoder, D = WhisperStack::kDecoder;
-    WeightTaker t(w);
+    WeightTaker t(w, quantized);
     conv1_ = t.linear(E, -1, WhisperRole::kConv1);
     conv2_ = t.linear(E, -1, WhisperRole::kConv2);
     enc_pos_ = std::move(t.get(E, -1, WhisperRole::kPosEmbedding, WhisperParam::kWeight).values);
@@ -95,7 +107,7 @@ class WhisperModelImpl final : public WhisperModel {
     }
     enc_norm_ = t.norm(E, -1, WhisperRole::kFinalNorm);
     // The token embedding doubles as the output projection (tied): one Linear without bias.
-    embed_ = Linear::from(std::move(t.get(D, -1, WhisperRole::kTokenEmbedding, WhisperParam::kWeight)), nullptr);
+    embed_ = t.linear(D, -1, WhisperRole::kTokenEmbedding, /*has_bias=*/false);
     dec_pos_ = std::move(t.get(D, -1, WhisperRole::kPosEmbedding, WhisperParam::kWeight).values);
     for (int i = 0; i < cfg_.n_text_layer; ++i) {
       DecoderLayer l;
@@ -355,8 +367,14 @@ std::string resolve_model_dir(const std::string& path_or_name) {
                         (list.empty() ? "none" : list) + "; searched $QUASR_MODELS_DIR and " + roots.back() + ")");
 }
 
+std::unique_ptr<WhisperModel> build_whisper_model(WhisperWeights&& w, const QuantizedLinears& quantized) {
+  return std::make_unique<WhisperModelImpl>(std::move(w), quantized);
+}
+
 std::unique_ptr<WhisperModel> WhisperModel::load(const std::string& path_or_name) {
-  return std::make_unique<WhisperModelImpl>(load_whisper_weights(resolve_model_dir(path_or_name)));
+  // A file is a quantized model (.quasr container); directories and names are float models.
+  if (is_model_file(path_or_name)) return load_whisper_model(path_or_name, {});
+  return build_whisper_model(load_whisper_weights(resolve_model_dir(path_or_name)), {});
 }
 
 }  // namespace quasr::models

@@ -35,6 +35,16 @@ Linear Linear::from(io::Tensor&& w, io::Tensor* b) {
 }
 
 void Linear::forward(const float* x, int64_t rows, int64_t ldx, float* y, int64_t ldy) const {
+  std::vector<float> fake_quantized;
+  if (quant) {
+    QUASR_ASSERT(!quant->prepared && "native quantized kernels are not linked in this build");
+    if (quant->act.mode != kernels::ActivationQuant::Mode::kNone) {
+      fake_quantized.resize(static_cast<size_t>(rows * in));
+      quant::fake_quantize_activations(quant->act, x, rows, in, ldx, fake_quantized.data());
+      x = fake_quantized.data();
+      ldx = in;
+    }
+  }
   kernels::sgemm(false, true, rows, out, in, 1.0f, x, ldx, weight.data(), in, 0.0f, y, ldy);
   if (bias.empty()) return;
   parallel_for(0, rows, 64, [&](int64_t r0, int64_t r1) {

@@ -3,9 +3,11 @@
 // kernels::sgemm. A Linear owns its weight: the one place a later quantized variant (QTensor weight + its own
 // kernel) plugs in, since every Linear and Conv of the network runs through Linear::forward.
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "quasr/io/tensor.h"
+#include "quasr/quant/quantized_weight.h"
 
 namespace quasr::models::detail {
 
@@ -13,6 +15,9 @@ struct Linear {
   int64_t out = 0, in = 0;
   std::vector<float> weight;  // [out][in] (a conv weight [out][in_ch][k] flattened to [out][in_ch * k])
   std::vector<float> bias;    // [out], or empty
+  // Set for a quantized layer: native (quant->prepared, `weight` may be empty) or simulated (`weight` holds the
+  // dequantized values, activations are fake-quantized by quant->act before the FP32 product).
+  std::shared_ptr<const quant::QuantizedWeight> quant;
 
   // Takes the weight (and bias, may be null) out of loaded tensors.
   static Linear from(io::Tensor&& w, io::Tensor* b);

@@ -1,0 +1,218 @@
+// Quantized Linear kernels on the GEMM shapes of Whisper tiny / base / small, beside oneDNN (libdnnl) on the same
+// shapes in the same loop: matmul u8 x s8 -> f32 with per-channel output scales ("int8"), bf16 x bf16 -> f32
+// and f32. One benchmark per registry kernel (its representative weight spec below), shape and M in
+// {1, 4, 1500}; each iteration calls quasr and each oneDNN peer once, alternating, so a noisy shared machine
+// slows all alike. Reported from median call times: *_us per library and the ratios
+// vs_<peer> = peer time / quasr time (> 1: quasr is faster).
+//
+// Cold: M = 1 with weights not in cache. Each library cycles through as many copies of its weights as fill
+// 128 MiB (4x this machine's L3), so every call streams its weights from DRAM: the case where 4-bit weights pay.
+//
+//   OMP_NUM_THREADS=1 build/quasr_bench --benchmark_filter=Qlinear
+//
+// What differs between the peers: quasr's integer kernels start from FP32 activations (quantization per token
+// is inside the timed call); oneDNN's int8 matmul is handed activations already in u8 and its bf16 one already
+// in bf16. Every library gets its weights prepacked once, outside the timing (oneDNN: reorder to its preferred
+// layout; quasr: prepare_weight).
+#include <benchmark/benchmark.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "quasr/core/parallel.h"
+#include "quasr/core/rng.h"
+#include "quasr/formats/minifloat.h"
+#include "quasr/formats/qtensor.h"
+#include "quasr/formats/quant_spec.h"
+#include "quasr/kernels/qlinear.h"
+
+#ifdef QUASR_HAVE_DNNL
+#include <oneapi/dnnl/dnnl.hpp>
+#endif
+
+namespace {
+
+using quasr::kernels::ActivationQuant;
+using quasr::kernels::KernelInfo;
+
+struct Shape {
+  std::string name;
+  int64_t N, K;
+};
+
+std::vector<Shape> whisper_linear_shapes() {
+  std::vector<Shape> s;
+  for (const auto& [model, d] : {std::pair<const char*, int64_t>{"tiny", 384}, {"base", 512}, {"small", 768}}) {
+    s.push_back({std::string(model) + "_proj", d, d});
+    s.push_back({std::string(model) + "_fc1", 4 * d, d});
+    s.push_back({std::string(model) + "_fc2", d, 4 * d});
+  }
+  return s;
+}
+
+constexpr size_t kColdBytes = size_t{128} << 20;
+
+std::vector<float> random_vector(size_t n, uint64_t seed, double sigma) {
+  quasr::Rng rng(seed);
+  std::vector<float> v(n);
+  for (float& x : v) x = static_cast<float>(sigma * rng.normal());
+  return v;
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+double median(std::vector<double> v) {
+  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2), v.end());
+  return v[v.size() / 2];
+}
+
+// The weight spec a kernel is benchmarked with: the first of these it accepts.
+const char* const kBenchSpecs[] = {"int8:pc", "int4:g128"};
+
+ActivationQuant activation_for(const KernelInfo& k) {
+  ActivationQuant a;
+  if (k.integer_activations) a.mode = ActivationQuant::Mode::kDynamicPerToken;
+  return a;
+}
+
+std::string spec_for(const KernelInfo& k, const Shape& s) {
+  const ActivationQuant act = activation_for(k);
+  for (const char* spec : kBenchSpecs) {
+    const auto w = quasr::formats::quantize(random_vector(16 * 128, 1, 0.05), std::vector<int64_t>{16, 128},
+                                            quasr::formats::QuantSpec::parse(spec));
+    if (quasr::kernels::kernel_rejects(k, w, act).empty()) return spec;
+  }
+  return "";
+}
+
+#ifdef QUASR_HAVE_DNNL
+// One oneDNN matmul y[M][N] = x[M][K] . W^T with weights given [N][K] (tag ba of the K x N weights matrix),
+// reordered `copies` times into the primitive's preferred layout.
+struct DnnlLinear {
+  dnnl::engine eng{dnnl::engine::kind::cpu, 0};
+  dnnl::stream strm{eng};
+  dnnl::matmul prim;
+  dnnl::memory src, dst;
+  std::vector<dnnl::memory> weights;
+
+  DnnlLinear(int64_t M, int64_t N, int64_t K, dnnl::memory::data_type src_t, dnnl::memory::data_type wei_t,
+             const void* x, void* w_nk, size_t copies) {
+    using dt = dnnl::memory::data_type;
+    using tag = dnnl::memory::format_tag;
+    const dnnl::memory::desc src_md({M, K}, src_t, tag::ab), dst_md({M, N}, dt::f32, tag::ab);
+    const dnnl::memory::desc wei_any({K, N}, wei_t, tag::any), wei_user({K, N}, wei_t, tag::ba);
+    dnnl::primitive_attr attr;
+    if (wei_t == dt::s8) attr.set_output_scales(1 << 1, std::vector<float>(static_cast<size_t>(N), 0.01f));
+    const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(src_md, wei_any, dst_md), attr, eng);
+    prim = dnnl::matmul(pd);
+    src = dnnl::memory(src_md, eng, const_cast<void*>(x));
+    dst = dnnl::memory(dst_md, eng);
+    dnnl::memory user(wei_user, eng, w_nk);
+    for (size_t i = 0; i < copies; ++i) {
+      weights.emplace_back(pd.weights_desc(), eng);
+      dnnl::reorder(user, weights.back()).execute(strm, user, weights.back());
+    }
+    strm.wait();
+  }
+  void run(size_t copy) {
+    prim.execute(strm, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights[copy % weights.size()]}, {DNNL_ARG_DST, dst}});
+    strm.wait();
+  }
+};
+#endif
+
+void bm_qlinear(benchmark::State& state, size_t kernel_index, Shape s, int64_t M, bool cold) {
+  const KernelInfo& k = quasr::kernels::kernel_registry()[kernel_index];
+  if (!quasr::kernels::kernel_runnable(k)) {
+    state.SkipWithError((std::string(k.name) + ": ISA not available").c_str());
+    return;
+  }
+  quasr::set_num_threads(1);
+  const std::string spec = spec_for(k, s);
+  const ActivationQuant act = activation_for(k);
+  const std::vector<float> wf = random_vector(static_cast<size_t>(s.N * s.K), 2, 0.05);
+  const auto qw = quasr::formats::quantize(wf, std::vector<int64_t>{s.N, s.K}, quasr::formats::QuantSpec::parse(spec));
+  const size_t qbytes = qw.storage().total();
+  const size_t copies = cold ? std::max<size_t>(2, kColdBytes / qbytes + 1) : 1;
+  std::vector<std::shared_ptr<const quasr::kernels::PreparedWeight>> prepared;
+  for (size_t i = 0; i < copies; ++i) prepared.push_back(quasr::kernels::prepare_weight_for(k, qw, act));
+  const std::vector<float> x = random_vector(static_cast<size_t>(M * s.K), 3, 1.0);
+  std::vector<float> y(static_cast<size_t>(M * s.N));
+  std::vector<double> t_quasr;
+#ifdef QUASR_HAVE_DNNL
+  using dt = dnnl::memory::data_type;
+  const size_t nk = static_cast<size_t>(s.N * s.K);
+  auto copies_of = [&](size_t bytes) { return cold ? std::max<size_t>(2, kColdBytes / bytes + 1) : size_t{1}; };
+  std::vector<uint8_t> xu8(static_cast<size_t>(M * s.K));
+  std::vector<int8_t> w8(nk);
+  std::vector<uint16_t> xbf(x.size()), wbf(nk);
+  for (size_t i = 0; i < xu8.size(); ++i) xu8[i] = static_cast<uint8_t>(std::clamp(x[i] * 40.0f + 128.0f, 0.0f, 255.0f));
+  for (size_t i = 0; i < nk; ++i) w8[i] = static_cast<int8_t>(std::clamp(wf[i] * 1000.0f, -127.0f, 127.0f));
+  for (size_t i = 0; i < x.size(); ++i) xbf[i] = quasr::formats::fp32_to_bf16(x[i]);
+  for (size_t i = 0; i < nk; ++i) wbf[i] = quasr::formats::fp32_to_bf16(wf[i]);
+  std::vector<float> wcopy = wf;
+  DnnlLinear d_int8(M, s.N, s.K, dt::u8, dt::s8, xu8.data(), w8.data(), copies_of(nk));
+  DnnlLinear d_bf16(M, s.N, s.K, dt::bf16, dt::bf16, xbf.data(), wbf.data(), copies_of(2 * nk));
+  DnnlLinear d_f32(M, s.N, s.K, dt::f32, dt::f32, x.data(), wcopy.data(), copies_of(4 * nk));
+  std::vector<double> t_int8, t_bf16, t_f32;
+#endif
+  size_t it = 0;
+  for (auto _ : state) {
+    auto t0 = std::chrono::steady_clock::now();
+    quasr::kernels::qlinear(*prepared[it % copies], x.data(), M, s.K, nullptr, y.data(), s.N);
+    t_quasr.push_back(seconds_since(t0));
+    benchmark::DoNotOptimize(y.data());
+#ifdef QUASR_HAVE_DNNL
+    t0 = std::chrono::steady_clock::now();
+    d_int8.run(it);
+    t_int8.push_back(seconds_since(t0));
+    t0 = std::chrono::steady_clock::now();
+    d_bf16.run(it);
+    t_bf16.push_back(seconds_since(t0));
+    t0 = std::chrono::steady_clock::now();
+    d_f32.run(it);
+    t_f32.push_back(seconds_since(t0));
+#endif
+    ++it;
+  }
+  const double q = median(t_quasr);
+  state.counters["quasr_us"] = q * 1e6;
+#ifdef QUASR_HAVE_DNNL
+  const double i8 = median(t_int8), b16 = median(t_bf16), f32 = median(t_f32);
+  state.counters["dnnl_int8_us"] = i8 * 1e6;
+  state.counters["dnnl_bf16_us"] = b16 * 1e6;
+  state.counters["dnnl_f32_us"] = f32 * 1e6;
+  state.counters["vs_dnnl_int8"] = i8 / q;
+  state.counters["vs_dnnl_bf16"] = b16 / q;
+  state.counters["vs_dnnl_f32"] = f32 / q;
+#endif
+  state.SetLabel(spec + " " + act.to_string() + (cold ? " cold x" + std::to_string(copies) : ""));
+}
+
+const bool registered = [] {
+  const auto reg = quasr::kernels::kernel_registry();
+  for (size_t i = 0; i < reg.size(); ++i) {
+    if (std::string(reg[i].name) == "reference_scalar") continue;  // minutes per call at M = 1500
+    for (const Shape& s : whisper_linear_shapes()) {
+      for (int64_t M : {1, 4, 1500})
+        benchmark::RegisterBenchmark(("Qlinear/" + std::string(reg[i].name) + "/" + s.name + "/M" +
+                                      std::to_string(M)).c_str(),
+                                     bm_qlinear, i, s, M, false)
+            ->Unit(benchmark::kMicrosecond)
+            ->UseRealTime();
+      if (s.name.find("_fc") != std::string::npos)
+        benchmark::RegisterBenchmark(("QlinearCold/" + std::string(reg[i].name) + "/" + s.name + "/M1").c_str(),
+                                     bm_qlinear, i, s, int64_t{1}, true)
+            ->Unit(benchmark::kMicrosecond)
+            ->UseRealTime();
+    }
+  }
+  return true;
+}();
+
+}  // namespace

@@ -1,0 +1,57 @@
+#pragma once
+// Quantized Whisper models: the spec table seen as quantizable tensors (for recipes), quantization of loaded
+// weights by a plan, the .quasr container for Whisper (config and tokenizer embedded as text), and loading a
+// model natively or through the simulation path (docs/quantization.md).
+#include <map>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "quasr/models/whisper.h"
+#include "quasr/models/whisper_spec.h"
+#include "quasr/quant/container.h"
+#include "quasr/quant/quantized_weight.h"
+#include "quasr/quant/recipe.h"
+
+namespace quasr::models {
+
+// Every matrix of the spec table a recipe can quantize, in table order: Linear weights, conv1/conv2 (as
+// [out][in_ch * 3]) and the token embedding (tied output projection). Shapes are the 2-D [out][K] view.
+std::vector<quant::TensorInfo> whisper_quantizable_tensors(const WhisperConfig& c);
+
+// Quantizes the tensors the plan marks with the reference quantizers (formats::quantize), by canonical name.
+std::map<std::string, quant::ContainerTensor> quantize_whisper(const WhisperWeights& w,
+                                                                std::span<const quant::PlanEntry> plan);
+
+// Writes a .quasr container: `quantized` tensors as QTensor sections, every other tensor of the spec table as
+// its source float type, the config as JSON and tokenizer.json's text (from w.directory) in the metadata, the
+// recipe and `source_sha256`.
+void save_whisper_quasr(const std::string& path, const WhisperWeights& w,
+                        const std::map<std::string, quant::ContainerTensor>& quantized, const std::string& recipe,
+                        const std::string& source_sha256);
+
+// A .quasr container read and checked against the Whisper spec table (every tensor present, shapes matching).
+struct WhisperQuasr {
+  WhisperWeights weights;  // dense tensors; quantized ones hold their dequantized values
+  std::map<std::string, quant::ContainerTensor> quantized;
+  std::string recipe, source_sha256, tokenizer_json;
+};
+WhisperQuasr load_whisper_quasr(const std::string& path);
+
+// True if `path` is a regular file (a model given as a file is a .quasr container).
+bool is_model_file(const std::string& path);
+
+struct WhisperLoadOptions {
+  bool simulate = false;  // run quantized layers through the simulation path instead of native kernels
+  std::string recipe;     // quantize a float model on load with this recipe (text, preset, @file); "" = none
+};
+// Loads a model directory / name / .quasr file, quantizing on the fly when options.recipe is set.
+std::unique_ptr<WhisperModel> load_whisper_model(const std::string& path_or_name, const WhisperLoadOptions& options);
+
+// Quantized layers by canonical weight name (what build_whisper_model attaches to each Linear).
+using QuantizedLinears = std::map<std::string, std::shared_ptr<const quant::QuantizedWeight>, std::less<>>;
+// Builds the network from weights, attaching quantized weights; defined with the network (whisper_model.cpp).
+std::unique_ptr<WhisperModel> build_whisper_model(WhisperWeights&& w, const QuantizedLinears& quantized);
+
+}  // namespace quasr::models

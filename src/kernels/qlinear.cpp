@@ -1,0 +1,494 @@
+// Quantized-linear driver: the scalar reference (the arithmetic every kernel reproduces), the weight
+// decomposition every kernel's prepare step starts from, the kernel registry and dispatch.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#include "../formats/format_impl.h"
+#include "qlinear_internal.h"
+#include "quasr/core/error.h"
+#include "quasr/core/parallel.h"
+#include "quasr/formats/minifloat.h"
+#include "quasr/kernels/gemm.h"
+
+namespace quasr::kernels {
+
+using formats::FormatKind;
+using formats::GranularityKind;
+using formats::QTensor;
+using formats::ScaleType;
+using Mode = ActivationQuant::Mode;
+
+std::string ActivationQuant::to_string() const {
+  if (mode == Mode::kNone) return "none";
+  std::string s = formats::traits(format).name;
+  switch (mode) {
+    case Mode::kDynamicPerToken: return s + "-dyn-token";
+    case Mode::kDynamicPerTensor: return s + "-dyn-tensor";
+    case Mode::kStatic: return s + "-static";
+    default: return s;
+  }
+}
+
+namespace detail {
+
+std::string decomposition_problem(const QTensor& w) {
+  if (w.shape.size() != 2) return "weight must be 2-D [out, in], got rank " + std::to_string(w.shape.size());
+  const auto& f = formats::traits(w.spec.format);
+  if (f.kind == FormatKind::kStorage) return std::string("storage format ") + f.name + " is not quantized";
+  if (w.spec.zero_point) return "affine weights (zero points) are not supported by the kernels; use symmetric";
+  const auto& g = w.spec.granularity;
+  if (g.kind == GranularityKind::kPerChannel && g.axis != 0)
+    return "per-channel scales along axis " + std::to_string(g.axis) + " (only axis 0, output channels)";
+  if (f.bits > 8) return "more than 8 bits per code";
+  return "";
+}
+
+WeightDecomposition decompose_weight(const QTensor& w) {
+  if (const std::string why = decomposition_problem(w); !why.empty()) throw InvalidArgument("qlinear: " + why);
+  const auto& f = formats::traits(w.spec.format);
+  WeightDecomposition d;
+  d.N = w.shape[0];
+  d.K = w.shape[1];
+  d.bits = f.bits;
+  d.codes = formats::unpack_bits(w.payload, f.bits, static_cast<size_t>(d.N * d.K));
+  const auto& g = w.spec.granularity;
+  const bool codebook = f.kind == FormatKind::kCodebook;
+  // Block structure along K: MX / NVFP4 fix it; codebooks have no scale (one group per row).
+  d.group = d.K;
+  if (f.fixed_block > 0) d.group = f.fixed_block;
+  else if (!codebook && g.kind == GranularityKind::kPerGroup) d.group = g.group;
+  d.groups_per_row = d.K / d.group;
+  d.scales.assign(static_cast<size_t>(d.N * d.groups_per_row), 1.0f);
+  if (!codebook) {
+    for (int64_t n = 0; n < d.N; ++n)
+      for (int64_t j = 0; j < d.groups_per_row; ++j) {
+        const int64_t block = formats::block_index(w.shape, w.spec.granularity, n * d.K + j * d.group);
+        float s = 0;
+        if (f.kind == FormatKind::kMx) s = formats::e8m0_decode(w.scales[block]);
+        else if (f.kind == FormatKind::kNvfp4)
+          s = formats::minifloat_decode(formats::kFp8E4M3, w.scales[block]) * w.tensor_scale;
+        else s = formats::detail::read_scale(w.scales, block, w.spec.scale_type);
+        d.scales[n * d.groups_per_row + j] = s;
+      }
+  }
+  const int levels = 1 << f.bits;
+  d.integer = f.kind == FormatKind::kInteger;
+  if (codebook) {
+    d.lut_per_channel = g.kind == GranularityKind::kPerChannel;
+    d.lut.resize(w.codebook.size() / 2);
+    for (size_t j = 0; j < d.lut.size(); ++j)
+      d.lut[j] = formats::fp16_to_fp32(formats::detail::get_u16(w.codebook.data() + 2 * j));
+  } else {
+    d.lut.resize(levels);
+    for (int c = 0; c < levels; ++c) {
+      switch (f.kind) {
+        case FormatKind::kInteger: d.lut[c] = static_cast<float>(c >= levels / 2 ? c - levels : c); break;
+        case FormatKind::kLookup: d.lut[c] = formats::nf4_levels()[c]; break;
+        default: d.lut[c] = formats::minifloat_decode(*f.element, static_cast<uint8_t>(c)); break;
+      }
+    }
+  }
+  return d;
+}
+
+int activation_qmax(const ActivationQuant& act) {
+  if (act.format == formats::FormatId::kInt8) return 127;
+  if (act.format == formats::FormatId::kInt4) return 7;
+  throw InvalidArgument(std::string("qlinear: activation format ") + formats::traits(act.format).name +
+                        " is not supported for integer activations (supported: int8, int4)");
+}
+
+float activation_scale(float amax, int qmax) {
+  // formats::quantize computes the restricted-range scale as amax / qmax in double, stored as FP32.
+  return static_cast<float>(static_cast<double>(amax) / qmax);
+}
+
+void quantize_row_u8_scalar(const float* x, int64_t K, int64_t Kp, float scale, int qmax, uint8_t* out) {
+  for (int64_t k = 0; k < K; ++k) {
+    int q = 0;
+    if (scale != 0) {
+      const float t = x[k] / scale;  // FP32 division, as formats::quantize does
+      q = static_cast<int>(std::clamp(std::nearbyint(static_cast<double>(t)), double(-qmax), double(qmax)));
+    }
+    out[k] = static_cast<uint8_t>(q + 128);
+  }
+  for (int64_t k = K; k < Kp; ++k) out[k] = 128;
+}
+
+IntGemmWeight pack_int_gemm(const WeightDecomposition& d) {
+  IntGemmWeight p;
+  p.N = d.N;
+  p.K = d.K;
+  p.Np = (d.N + 15) / 16 * 16;
+  p.Kp = (d.K + 3) / 4 * 4;
+  p.group = d.group;
+  p.groups = d.groups_per_row;
+  p.nibbles = d.bits <= 4;
+  const int64_t nblocks = p.Np / 16, k4s = p.Kp / 4;
+  const int64_t step_bytes = p.nibbles ? 32 : 64;
+  p.packed.assign(static_cast<size_t>(nblocks * k4s * step_bytes), 0);
+  auto code_value = [&](int64_t n, int64_t k) -> int {
+    if (n >= d.N || k >= d.K) return 0;
+    return static_cast<int>(d.lut[d.codes[n * d.K + k]]);
+  };
+  for (int64_t nb = 0; nb < nblocks; ++nb)
+    for (int64_t k4 = 0; k4 < k4s; ++k4) {
+      uint8_t* dst = p.packed.data() + (nb * k4s + k4) * step_bytes;
+      for (int e = 0; e < 64; ++e) {
+        const int v = code_value(nb * 16 + e / 4, k4 * 4 + e % 4);
+        if (!p.nibbles) dst[e] = static_cast<uint8_t>(static_cast<int8_t>(v));
+        else dst[e % 32] |= static_cast<uint8_t>((v & 0xF) << (e < 32 ? 0 : 4));
+      }
+    }
+  p.scales.assign(static_cast<size_t>(p.groups * p.Np), 0.0f);
+  p.compensation.assign(static_cast<size_t>(p.groups * p.Np), 0);
+  for (int64_t g = 0; g < p.groups; ++g)
+    for (int64_t n = 0; n < d.N; ++n) {
+      p.scales[g * p.Np + n] = d.scales[n * d.groups_per_row + g];
+      int32_t sum = 0;
+      for (int64_t k = g * d.group; k < (g + 1) * d.group; ++k) sum += code_value(n, k);
+      p.compensation[g * p.Np + n] = 128 * sum;
+    }
+  return p;
+}
+
+WeightOnlyWeight pack_weight_only(const WeightDecomposition& d, bool keep_codes) {
+  WeightOnlyWeight p;
+  p.N = d.N;
+  p.K = d.K;
+  p.Kp = (d.K + 15) / 16 * 16;
+  p.group = d.group;
+  p.groups = d.groups_per_row;
+  p.nibbles = d.bits <= 4;
+  p.lut_size = p.nibbles ? 16 : 256;
+  p.lut_per_channel = d.lut_per_channel;
+  // Codes index a table of lut_size entries (unused entries 0); per-channel codebooks get one table per row.
+  const int levels = 1 << d.bits;
+  const int64_t tables = d.lut_per_channel ? d.N : 1;
+  p.lut.assign(static_cast<size_t>(tables * p.lut_size), 0.0f);
+  for (int64_t t = 0; t < tables; ++t)
+    for (int c = 0; c < levels; ++c) p.lut[t * p.lut_size + c] = d.lut[t * levels + c];
+  p.scales = d.scales;
+  if (keep_codes) {
+    const int64_t row_bytes = p.nibbles ? p.Kp / 2 : p.Kp;
+    p.codes.assign(static_cast<size_t>(p.N * row_bytes), 0);
+    for (int64_t n = 0; n < p.N; ++n)
+      for (int64_t k = 0; k < p.K; ++k) {
+        const uint8_t c = d.codes[n * p.K + k];
+        if (p.nibbles) p.codes[n * row_bytes + k / 2] |= static_cast<uint8_t>(c << (4 * (k % 2)));
+        else p.codes[n * row_bytes + k] = c;
+      }
+  } else {
+    p.dense.resize(static_cast<size_t>(p.N * p.K));
+    for (int64_t n = 0; n < p.N; ++n) {
+      const float* lut = p.lut.data() + (p.lut_per_channel ? n * p.lut_size : 0);
+      for (int64_t k = 0; k < p.K; ++k)
+        p.dense[n * p.K + k] = lut[d.codes[n * p.K + k]] * d.scales[n * p.groups + k / p.group];
+    }
+  }
+  return p;
+}
+
+}  // namespace detail
+
+// ---- reference -----------------------------------------------------------------------------------------------
+namespace {
+
+void check_linear_args(const QTensor& w, const float* x, int64_t M, int64_t ldx, float* y, int64_t ldy) {
+  if (w.shape.size() != 2) throw InvalidArgument("qlinear: weight must be 2-D [out, in]");
+  if (M < 0) throw InvalidArgument("qlinear: M < 0");
+  if (M > 0 && (!x || !y)) throw InvalidArgument("qlinear: null x or y");
+  if (ldx < w.shape[1]) throw InvalidArgument("qlinear: ldx " + std::to_string(ldx) + " < K " +
+                                              std::to_string(w.shape[1]));
+  if (ldy < w.shape[0]) throw InvalidArgument("qlinear: ldy " + std::to_string(ldy) + " < N " +
+                                              std::to_string(w.shape[0]));
+}
+
+// Rejects what the integer-activation path cannot compute, naming what it can.
+std::string integer_path_problem(const QTensor& w, const ActivationQuant& act) {
+  if (act.format != formats::FormatId::kInt8 && act.format != formats::FormatId::kInt4)
+    return std::string("activation format ") + formats::traits(act.format).name +
+           " (integer activations: int8, int4)";
+  if (act.mode == Mode::kStatic && !(act.static_scale > 0 && std::isfinite(act.static_scale)))
+    return "static activation scale must be finite and > 0";
+  if (std::string why = detail::decomposition_problem(w); !why.empty()) return why;
+  if (formats::traits(w.spec.format).kind != FormatKind::kInteger)
+    return std::string("weight format ") + formats::traits(w.spec.format).name +
+           " with integer activations (supported: symmetric int2..int8, per-tensor / per-channel / per-group)";
+  // int32 accumulation: |sum| <= K * 127 * 255 must not overflow (with the u8 shift).
+  if (w.shape[1] > 60000) return "K > 60000 would overflow the int32 accumulator";
+  return "";
+}
+
+// Scales of the activation rows under `act` (amax given per row).
+void activation_row_scales(const ActivationQuant& act, const float* amax, int64_t M, int qmax, float* scales) {
+  if (act.mode == Mode::kStatic) {
+    std::fill(scales, scales + M, act.static_scale);
+  } else if (act.mode == Mode::kDynamicPerTensor) {
+    float a = 0;
+    for (int64_t m = 0; m < M; ++m) a = std::max(a, amax[m]);
+    std::fill(scales, scales + M, detail::activation_scale(a, qmax));
+  } else {
+    for (int64_t m = 0; m < M; ++m) scales[m] = detail::activation_scale(amax[m], qmax);
+  }
+}
+
+}  // namespace
+
+void qlinear_ref(const QTensor& w, const ActivationQuant& act, const float* x, int64_t M, int64_t ldx,
+                 const float* bias, float* y, int64_t ldy) {
+  check_linear_args(w, x, M, ldx, y, ldy);
+  const int64_t N = w.shape[0], K = w.shape[1];
+  if (act.mode == Mode::kNone) {
+    const std::vector<float> wh = w.dequantize();
+    for (int64_t m = 0; m < M; ++m)
+      for (int64_t n = 0; n < N; ++n) {
+        double s = 0;
+        for (int64_t k = 0; k < K; ++k) s += double(x[m * ldx + k]) * double(wh[n * K + k]);
+        y[m * ldy + n] = static_cast<float>(s) + (bias ? bias[n] : 0.0f);
+      }
+    return;
+  }
+  if (const std::string why = integer_path_problem(w, act); !why.empty())
+    throw InvalidArgument("qlinear_ref: " + why);
+  const detail::WeightDecomposition d = detail::decompose_weight(w);
+  const int qmax = detail::activation_qmax(act);
+  std::vector<float> amax(M, 0.0f), scales(M);
+  for (int64_t m = 0; m < M; ++m)
+    for (int64_t k = 0; k < K; ++k) amax[m] = std::max(amax[m], std::fabs(x[m * ldx + k]));
+  activation_row_scales(act, amax.data(), M, qmax, scales.data());
+  std::vector<uint8_t> xq(K);
+  for (int64_t m = 0; m < M; ++m) {
+    detail::quantize_row_u8_scalar(x + m * ldx, K, K, scales[m], qmax, xq.data());
+    for (int64_t n = 0; n < N; ++n) {
+      // y = (sum over groups of float(acc_g) * s_w,g) * s_x + bias, products and sums in FP32 in group order.
+      float sum = 0;
+      for (int64_t g = 0; g < d.groups_per_row; ++g) {
+        int32_t acc = 0;
+        for (int64_t k = g * d.group; k < (g + 1) * d.group; ++k)
+          acc += (int32_t(xq[k]) - 128) * static_cast<int32_t>(d.lut[d.codes[n * K + k]]);
+        const float part = static_cast<float>(acc) * d.scales[n * d.groups_per_row + g];
+        sum = sum + part;
+      }
+      const float v = sum * scales[m];
+      y[m * ldy + n] = bias ? v + bias[n] : v;
+    }
+  }
+}
+
+// ---- registry ------------------------------------------------------------------------------------------------
+struct PreparedWeight {
+  const KernelInfo* kernel = nullptr;
+  int64_t N = 0, K = 0;
+  QTensor source;                 // reference kernel only
+  ActivationQuant act;
+  detail::IntGemmWeight ig;
+  detail::WeightOnlyWeight wo;
+};
+
+namespace {
+
+using RejectFn = std::string (*)(const QTensor&, const ActivationQuant&);
+using PrepareFn = void (*)(const QTensor&, PreparedWeight&);
+using RunFn = void (*)(const PreparedWeight&, const float*, int64_t, int64_t, const float*, float*, int64_t);
+
+std::string reject_ref(const QTensor& w, const ActivationQuant& act) {
+  if (w.shape.size() != 2) return "weight must be 2-D";
+  if (act.mode == Mode::kNone) return "";
+  return integer_path_problem(w, act);
+}
+std::string reject_int(const QTensor& w, const ActivationQuant& act, bool four_bit) {
+  if (act.mode == Mode::kNone) return "weight-only (FP32 activations); this kernel quantizes activations";
+  if (std::string why = integer_path_problem(w, act); !why.empty()) return why;
+  const int bits = formats::traits(w.spec.format).bits;
+  if (four_bit != (bits <= 4)) return four_bit ? "weights wider than 4 bits" : "weights of 4 bits or fewer";
+  const auto& g = w.spec.granularity;
+  if (g.kind == GranularityKind::kPerGroup && g.group % 4 != 0)
+    return "group " + std::to_string(g.group) + " is not a multiple of 4";
+  return "";
+}
+std::string reject_a8w8(const QTensor& w, const ActivationQuant& a) { return reject_int(w, a, false); }
+std::string reject_a8w4(const QTensor& w, const ActivationQuant& a) { return reject_int(w, a, true); }
+
+std::string reject_wo_common(const QTensor& w, const ActivationQuant& act) {
+  if (act.mode != Mode::kNone) return "integer activations; this kernel is weight-only";
+  return detail::decomposition_problem(w);
+}
+std::string reject_wo_lut(const QTensor& w, const ActivationQuant& act, bool four_bit) {
+  if (std::string why = reject_wo_common(w, act); !why.empty()) return why;
+  const auto& f = formats::traits(w.spec.format);
+  if (four_bit != (f.bits <= 4)) return four_bit ? "codes wider than 4 bits" : "codes of 4 bits or fewer";
+  const int64_t group = f.fixed_block > 0 ? f.fixed_block
+                        : (f.kind != FormatKind::kCodebook && w.spec.granularity.kind == GranularityKind::kPerGroup)
+                            ? w.spec.granularity.group
+                            : 0;
+  if (group % 16 != 0) return "group " + std::to_string(group) + " is not a multiple of 16";
+  return "";
+}
+std::string reject_wo4(const QTensor& w, const ActivationQuant& a) { return reject_wo_lut(w, a, true); }
+std::string reject_wo8(const QTensor& w, const ActivationQuant& a) { return reject_wo_lut(w, a, false); }
+
+void prepare_ref(const QTensor& w, PreparedWeight& p) { p.source = w; }
+void run_ref(const PreparedWeight& p, const float* x, int64_t M, int64_t ldx, const float* bias, float* y,
+             int64_t ldy) {
+  qlinear_ref(p.source, p.act, x, M, ldx, bias, y, ldy);
+}
+
+void prepare_int(const QTensor& w, PreparedWeight& p) { p.ig = detail::pack_int_gemm(detail::decompose_weight(w)); }
+void run_int_avx512vnni(const PreparedWeight& p, const float* x, int64_t M, int64_t ldx, const float* bias,
+                        float* y, int64_t ldy) {
+  const auto& w = p.ig;
+  const int qmax = detail::activation_qmax(p.act);
+  std::vector<float> amax(M), scales(M);
+  detail::avx512vnni::row_absmax(x, M, ldx, w.K, amax.data());
+  activation_row_scales(p.act, amax.data(), M, qmax, scales.data());
+  std::vector<uint8_t> xq(static_cast<size_t>(M * w.Kp));
+  detail::avx512vnni::quantize_rows_u8(x, M, ldx, w.K, w.Kp, scales.data(), qmax, xq.data());
+  detail::avx512vnni::int_gemm(w, xq.data(), scales.data(), M, bias, y, ldy);
+}
+
+void prepare_wo_codes(const QTensor& w, PreparedWeight& p) {
+  p.wo = detail::pack_weight_only(detail::decompose_weight(w), true);
+}
+void prepare_wo_dense(const QTensor& w, PreparedWeight& p) {
+  p.wo = detail::pack_weight_only(detail::decompose_weight(w), false);
+}
+
+// Rows of W decoded per panel when M is large: the panel (kPanelRows x K floats) is reused by all M rows.
+constexpr int64_t kPanelRows = 256;
+constexpr int64_t kGemvMaxM = 8;
+
+void run_wo_avx512(const PreparedWeight& p, const float* x, int64_t M, int64_t ldx, const float* bias, float* y,
+                   int64_t ldy) {
+  const auto& w = p.wo;
+  if (M <= kGemvMaxM) {
+    // Streams the codes once; ~64 output channels per task keeps tasks large enough to amortize scheduling.
+    const int64_t grain = std::max<int64_t>(16, 262144 / std::max<int64_t>(w.K, 1));
+    parallel_for(0, w.N, grain, [&](int64_t n0, int64_t n1) {
+      detail::avx512::weight_only_gemv(w, x, M, ldx, bias, y, ldy, n0, n1);
+    });
+    return;
+  }
+  std::vector<float> panel(static_cast<size_t>(kPanelRows * w.K));
+  for (int64_t n0 = 0; n0 < w.N; n0 += kPanelRows) {
+    const int64_t n1 = std::min(w.N, n0 + kPanelRows);
+    parallel_for(n0, n1, 8, [&](int64_t a, int64_t b) {
+      detail::avx512::decode_rows(w, a, b, panel.data() + (a - n0) * w.K);
+    });
+    sgemm(false, true, M, n1 - n0, w.K, 1.0f, x, ldx, panel.data(), w.K, 0.0f, y + n0, ldy);
+    if (bias)
+      for (int64_t m = 0; m < M; ++m)
+        for (int64_t n = n0; n < n1; ++n) y[m * ldy + n] += bias[n];
+  }
+}
+
+void run_wo_dense(const PreparedWeight& p, const float* x, int64_t M, int64_t ldx, const float* bias, float* y,
+                  int64_t ldy) {
+  const auto& w = p.wo;
+  sgemm(false, true, M, w.N, w.K, 1.0f, x, ldx, w.dense.data(), w.K, 0.0f, y, ldy);
+  if (bias)
+    for (int64_t m = 0; m < M; ++m)
+      for (int64_t n = 0; n < w.N; ++n) y[m * ldy + n] += bias[n];
+}
+
+struct Entry {
+  KernelInfo info;
+  RejectFn reject;
+  PrepareFn prepare;
+  RunFn run;
+};
+
+// In order of preference: prepare_weight takes the first entry this CPU runs that accepts the weight.
+const Entry kEntries[] = {
+    {{"a8w8_gemm_avx512vnni", Isa::Avx512Vnni, true,
+      "int5..int8 symmetric weights, per-tensor / per-channel / per-group (group % 4 == 0); int8/int4 activations"},
+     reject_a8w8, prepare_int, run_int_avx512vnni},
+    {{"a8w4_gemm_avx512vnni", Isa::Avx512Vnni, true,
+      "int2..int4 symmetric weights (nibbles unpacked in registers), same granularities; int8/int4 activations"},
+     reject_a8w4, prepare_int, run_int_avx512vnni},
+    {{"wo4_lut_f32_avx512", Isa::Avx512, false,
+      "codes of <= 4 bits (int2-4, fp4, mxfp4, nvfp4, nf4, kmeans2-4) decoded by 16-entry table; group % 16 == 0"},
+     reject_wo4, prepare_wo_codes, run_wo_avx512},
+    {{"wo8_lut_f32_avx512", Isa::Avx512, false,
+      "codes of 5..8 bits (int5-8, fp8, fp6, mxfp8/6, kmeans6/8) decoded by 256-entry table; group % 16 == 0"},
+     reject_wo8, prepare_wo_codes, run_wo_avx512},
+    {{"wo_dequant_sgemm", Isa::Scalar, false,
+      "any symmetric weight-only format: dequantized to FP32 at prepare time, then sgemm (4x the memory)"},
+     [](const QTensor& w, const ActivationQuant& a) { return reject_wo_common(w, a); }, prepare_wo_dense,
+     run_wo_dense},
+    {{"reference_scalar", Isa::Scalar, false, "every combination qlinear_ref computes (the reference itself)"},
+     reject_ref, prepare_ref, run_ref},
+};
+
+const KernelInfo kInfos[] = {kEntries[0].info, kEntries[1].info, kEntries[2].info,
+                             kEntries[3].info, kEntries[4].info, kEntries[5].info};
+static_assert(std::size(kInfos) == std::size(kEntries));
+
+const Entry& entry_of(const KernelInfo& k) {
+  for (const Entry& e : kEntries)
+    if (std::strcmp(e.info.name, k.name) == 0) return e;
+  throw InvalidArgument(std::string("qlinear: unknown kernel ") + k.name);
+}
+
+std::shared_ptr<const PreparedWeight> prepare_with(const Entry& e, const QTensor& w, const ActivationQuant& act) {
+  auto p = std::make_shared<PreparedWeight>();
+  p->kernel = &kInfos[&e - kEntries];
+  p->act = act;
+  p->N = w.shape.at(0);
+  p->K = w.shape.at(1);
+  e.prepare(w, *p);
+  return p;
+}
+
+}  // namespace
+
+std::span<const KernelInfo> kernel_registry() { return kInfos; }
+
+bool kernel_runnable(const KernelInfo& k) {
+  return isa_supported(k.isa) && static_cast<int>(k.isa) <= static_cast<int>(best_isa());
+}
+
+std::string kernel_rejects(const KernelInfo& k, const QTensor& w, const ActivationQuant& act) {
+  return entry_of(k).reject(w, act);
+}
+
+std::shared_ptr<const PreparedWeight> prepare_weight_for(const KernelInfo& k, const QTensor& w,
+                                                         const ActivationQuant& act) {
+  const Entry& e = entry_of(k);
+  if (!kernel_runnable(e.info))
+    throw InvalidArgument(std::string("qlinear: kernel ") + k.name + " needs " + isa_name(e.info.isa) +
+                          ", which this CPU (or QUASR_ISA) does not allow");
+  if (const std::string why = e.reject(w, act); !why.empty())
+    throw InvalidArgument(std::string("qlinear: kernel ") + k.name + " cannot run " + w.spec.to_string() +
+                          " with activations " + act.to_string() + ": " + why);
+  return prepare_with(e, w, act);
+}
+
+std::shared_ptr<const PreparedWeight> prepare_weight(const QTensor& w, const ActivationQuant& act, Isa max_isa) {
+  std::string reasons;
+  for (const Entry& e : kEntries) {
+    if (static_cast<int>(e.info.isa) > static_cast<int>(max_isa) || !isa_supported(e.info.isa)) continue;
+    const std::string why = e.reject(w, act);
+    if (why.empty()) return prepare_with(e, w, act);
+    reasons += std::string("\n  ") + e.info.name + ": " + why;
+  }
+  throw InvalidArgument("qlinear: no kernel for weight " + w.spec.to_string() + " with activations " +
+                        act.to_string() + ":" + reasons);
+}
+
+std::string kernel_name(const PreparedWeight& p) { return p.kernel->name; }
+
+void qlinear(const PreparedWeight& p, const float* x, int64_t M, int64_t ldx, const float* bias, float* y,
+             int64_t ldy) {
+  const int64_t N = p.N, K = p.K;
+  if (M < 0 || (M > 0 && (!x || !y)) || ldx < K || ldy < N)
+    throw InvalidArgument("qlinear: bad arguments (M " + std::to_string(M) + ", ldx " + std::to_string(ldx) +
+                          " for K " + std::to_string(K) + ", ldy " + std::to_string(ldy) + " for N " +
+                          std::to_string(N) + ")");
+  if (M == 0) return;
+  entry_of(*p.kernel).run(p, x, M, ldx, bias, y, ldy);
+}
+
+}  // namespace quasr::kernels

@@ -1,0 +1,92 @@
+#pragma once
+// Internal to src/kernels: the prepared-weight layouts shared by the quantized-linear driver (qlinear.cpp) and
+// the per-ISA kernels (qgemm_avx512vnni.cpp, qgemv_avx512.cpp). Not a public header.
+//
+// Every weight format the kernels take is first reduced to one decomposition (decompose_weight):
+//     w[n][k] = lut[codebook(n)][code[n][k]] * scale[n][k / group]
+// where lut holds the 2^b decoded element values (sign-extended integers, minifloat values, NF4 levels or k-means
+// centroids), and scale the block scale as a float (FP16/BF16/E8M0 decoded, NVFP4's E4M3 times the tensor
+// scale; 1 for codebooks). This product is exactly what dequantize_ref computes (a test checks it for every
+// format), so kernels that decode this way decode the reference's weights bit for bit.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "quasr/kernels/qlinear.h"
+
+namespace quasr::kernels::detail {
+
+struct WeightDecomposition {
+  int64_t N = 0, K = 0;
+  int bits = 0;
+  int64_t group = 0;              // elements per scale along K (K for per-channel / per-tensor)
+  int64_t groups_per_row = 0;     // K / group
+  std::vector<uint8_t> codes;     // N x K, one code per byte
+  std::vector<float> scales;      // N x groups_per_row
+  std::vector<float> lut;         // lut_count x 2^bits
+  bool lut_per_channel = false;   // codebook per output channel (k-means pc): lut row n
+  bool integer = false;           // FormatKind::kInteger (symmetric): lut[c] = sign-extended c
+};
+
+// Throws InvalidArgument (naming the reason) if `w` cannot be decomposed: not 2-D, zero points, per-channel
+// along axis 1, storage formats.
+WeightDecomposition decompose_weight(const formats::QTensor& w);
+// Why `w` cannot be decomposed, or "" when it can.
+std::string decomposition_problem(const formats::QTensor& w);
+
+// Activation quantization of the integer schemes. Scale of one row / tensor: float(double(amax) / qmax), the
+// formats module's restricted-range scale (formats::quantize with FP32 scales); code = clamp(rne(x / s), ±qmax).
+int activation_qmax(const ActivationQuant& act);
+float activation_scale(float amax, int qmax);
+// Scalar: writes q + 128 (the unsigned form VNNI multiplies) for K values, and K..Kp-1 as 128 (code 0).
+void quantize_row_u8_scalar(const float* x, int64_t K, int64_t Kp, float scale, int qmax, uint8_t* out);
+
+// ---- prepared layouts -------------------------------------------------------------------------------------------
+// Integer activations x integer weights (VNNI engine). Channels in blocks of 16, K in steps of 4 (zero padded to
+// Kp): block nb, step k4 holds 64 bytes [16 channels][4 k] (8-bit), or for 4-bit weights 32 bytes whose low
+// nibbles are elements 0..31 and high nibbles elements 32..63 of those 64 (two's-complement nibbles).
+struct IntGemmWeight {
+  int64_t N = 0, K = 0, Np = 0, Kp = 0;
+  int64_t group = 0, groups = 0;     // group along K (multiple of 4), groups = K / group
+  bool nibbles = false;              // 4-bit packed
+  std::vector<uint8_t> packed;
+  std::vector<float> scales;         // groups x Np
+  std::vector<int32_t> compensation; // groups x Np: 128 * sum of w over the group (the u8 shift)
+};
+
+// Weight-only: codes per row, row stride padded to a multiple of 16 codes (zero codes), 4-bit codes as nibbles
+// (element 2j low nibble of byte j), others one byte each; scales N x groups; lut as in WeightDecomposition.
+struct WeightOnlyWeight {
+  int64_t N = 0, K = 0, Kp = 0;
+  int64_t group = 0, groups = 0;
+  bool nibbles = false;
+  int lut_size = 0;
+  bool lut_per_channel = false;
+  std::vector<uint8_t> codes;
+  std::vector<float> scales;
+  std::vector<float> lut;
+  std::vector<float> dense;  // for the portable kernel: the dequantized FP32 weight (N x K)
+};
+
+IntGemmWeight pack_int_gemm(const WeightDecomposition& d);
+WeightOnlyWeight pack_weight_only(const WeightDecomposition& d, bool keep_codes);
+
+// ---- per-ISA entry points (defined in the _avx512vnni / _avx512 files) -------------------------------------------
+namespace avx512vnni {
+// amax[m] = max |x[m][0..K)|.
+void row_absmax(const float* x, int64_t M, int64_t ldx, int64_t K, float* amax);
+// Same codes as quantize_row_u8_scalar, row m with scales[m], into xq rows Kp apart.
+void quantize_rows_u8(const float* x, int64_t M, int64_t ldx, int64_t K, int64_t Kp, const float* scales, int qmax,
+                      uint8_t* xq);
+void int_gemm(const IntGemmWeight& w, const uint8_t* xq, const float* row_scales, int64_t M, const float* bias,
+              float* y, int64_t ldy);
+}  // namespace avx512vnni
+namespace avx512 {
+// y rows [0, M) for output channels [n0, n1), M <= 8.
+void weight_only_gemv(const WeightOnlyWeight& w, const float* x, int64_t M, int64_t ldx, const float* bias,
+                      float* y, int64_t ldy, int64_t n0, int64_t n1);
+// Decodes rows [n0, n1) of the weight into FP32 (row stride K).
+void decode_rows(const WeightOnlyWeight& w, int64_t n0, int64_t n1, float* out);
+}  // namespace avx512
+
+}  // namespace quasr::kernels::detail
