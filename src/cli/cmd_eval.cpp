@@ -28,8 +28,9 @@ std::string mib(int64_t bytes) {
 
 void print_table(const eval::EvalResult& r, const std::string& baseline_dir) {
   const auto& s = r.summary;
-  std::printf("quasr eval: %s, recipe %s, %zu utterances of %s (beam %d, %d threads)\n", r.model.c_str(),
-              r.recipe.c_str(), r.records.size(), r.data_source.c_str(), r.beam_size, r.threads);
+  std::printf("quasr eval: %s, recipe %s (%s), %zu utterances of %s (beam %d, %d threads)\n", r.model.c_str(),
+              r.recipe.c_str(), r.execution.c_str(), r.records.size(), r.data_source.c_str(), r.beam_size,
+              r.threads);
   std::printf("  %-22s %6.2f%%  [%.2f, %.2f] %.0f%% bootstrap CI   (%lld errors / %lld words)\n", "WER",
               100 * s.score.wer(), 100 * s.wer_ci.lower, 100 * s.wer_ci.upper, 100 * s.wer_ci.level,
               static_cast<long long>(s.score.words.errors()), static_cast<long long>(s.score.words.ref_length()));
@@ -96,7 +97,7 @@ void register_eval(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand(
       "eval", "Evaluate a model under a recipe on real speech: WER/CER, size, memory, speed (beam 1 by default)");
   cmd->add_option("--model,-m", a->req.model, "Model name (tiny.en, base) or model directory")->capture_default_str();
-  cmd->add_option("--recipe,-r", a->req.recipe, "Quantization recipe")->capture_default_str();
+  cmd->add_option("--recipe,-r", a->req.recipe, "fp32, or a quant recipe: text (w=int4:g128,a=int8-dyn-token), preset (w8a8, w4-g128, mxfp4...) or @file")->capture_default_str();
   cmd->add_option("--data,-d", a->req.data,
                   "Split directory, TSV/JSONL manifest, or mini-eval | mini-calib | test-clean")
       ->required();

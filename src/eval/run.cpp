@@ -20,7 +20,9 @@
 #include "quasr/formats/quant_spec.h"
 #include "quasr/models/tokenizer.h"
 #include "quasr/models/transcribe.h"
+#include "quasr/models/whisper_quantized.h"
 #include "quasr/models/whisper_spec.h"
+#include "quasr/quant/recipe.h"
 
 namespace fs = std::filesystem;
 
@@ -40,18 +42,26 @@ bool is_linear_role(models::WhisperRole r) {
   }
 }
 
-// The per-tensor storage format a recipe assigns. Until the quant module's recipe resolver is merged, the only
-// recipe is "fp32": every stored tensor in FP32, which is what the runtime computes with.
-formats::QuantSpec tensor_spec(const std::string& recipe, const models::WhisperTensorSpec&) {
-  if (recipe == "fp32") return formats::QuantSpec::defaults(formats::FormatId::kFp32);
-  throw InvalidArgument("unknown recipe '" + recipe +
-                        "': this build supports only 'fp32' (quantized recipes come with the quant module)");
+// "fp32" is the unquantized model (every weight as the runtime computes with it); anything else is a quant
+// recipe (text, preset name or @file), parsed by the quant module so the grammar lives in one place.
+quant::Recipe parse_recipe(const std::string& recipe) {
+  if (recipe.empty()) throw InvalidArgument("empty recipe (use fp32 for the unquantized model)");
+  if (recipe == "fp32") {
+    quant::Recipe r;
+    r.text = "fp32";
+    return r;
+  }
+  return quant::Recipe::from_argument(recipe);
 }
 
-void validate_recipe(const std::string& recipe) {
-  if (recipe != "fp32")
-    throw InvalidArgument("unknown recipe '" + recipe +
-                          "': this build supports only 'fp32' (quantized recipes come with the quant module)");
+int kv_bytes_per_element(quant::KvPrecision p) {
+  switch (p) {
+    case quant::KvPrecision::kFp32: return 4;
+    case quant::KvPrecision::kFp16: return 2;
+    case quant::KvPrecision::kInt8:
+    case quant::KvPrecision::kFp8: return 1;
+  }
+  return 4;
 }
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
@@ -70,20 +80,30 @@ nlohmann::json run_identity(const EvalRequest& req, const std::string& model_dir
 }  // namespace
 
 SizeReport model_size(const models::WhisperConfig& config, const std::string& recipe) {
-  validate_recipe(recipe);
+  const auto plan = quant::resolve_plan(parse_recipe(recipe), models::whisper_quantizable_tensors(config));
+  std::map<std::string, const quant::PlanEntry*> by_name;
+  for (const auto& e : plan) by_name.emplace(e.tensor.name, &e);
+  const formats::QuantSpec fp32 = formats::QuantSpec::defaults(formats::FormatId::kFp32);
   SizeReport r;
   for (const auto& s : models::whisper_tensor_specs(config)) {
     if (!s.hf_stored) continue;
-    const formats::QuantSpec spec = tensor_spec(recipe, s);
-    const formats::StorageBytes b = formats::expected_storage(spec, s.shape);
     TensorSize t;
     t.tensor = s.name;
     t.role = models::role_name(s.role);
     t.layer = s.layer;
-    t.format = spec.to_string();
+    formats::StorageBytes b;
+    if (auto it = by_name.find(s.name); it != by_name.end()) {
+      const quant::PlanEntry& e = *it->second;
+      b = e.storage;  // exact: expected_storage of the spec over the tensor's shape (FP32 when not quantized)
+      t.format = e.quantized ? e.weight.to_string() : fp32.to_string();
+      t.activation = e.quantized ? quant::activation_text(e.act) : "none";
+      t.linear = e.tensor.kind == quant::TensorInfo::Kind::kLinear;
+    } else {  // norms, biases, positional embeddings: never quantized
+      b = formats::expected_storage(fp32, s.shape);
+      t.format = fp32.to_string();
+    }
     t.bytes = static_cast<int64_t>(b.total());
     t.elements = static_cast<int64_t>(b.elements);
-    t.linear = s.is_matrix() && is_linear_role(s.role) && s.param == models::WhisperParam::kWeight;
     r.model.bytes += t.bytes;
     r.model.elements += t.elements;
     if (t.linear) {
@@ -95,11 +115,13 @@ SizeReport model_size(const models::WhisperConfig& config, const std::string& re
   return r;
 }
 
-MemoryModel model_memory(const models::WhisperConfig& c, int64_t weight_bytes, int beam_size, int threads) {
+MemoryModel model_memory(const models::WhisperConfig& c, int64_t weight_bytes, int beam_size, int threads,
+                         int kv_bytes) {
   if (beam_size < 1) throw InvalidArgument("model_memory: beam size must be >= 1");
+  if (kv_bytes < 1) throw InvalidArgument("model_memory: KV bytes per element must be >= 1");
   MemoryModel m;
   m.weights = weight_bytes;
-  const int64_t f = m.kv_bytes_per_element = 4;  // the runtime keeps K/V in FP32
+  const int64_t f = m.kv_bytes_per_element = kv_bytes;
   m.kv_self = int64_t{c.n_text_layer} * 2 * beam_size * c.n_text_ctx * c.n_text_state * f;
   m.kv_cross = int64_t{c.n_text_layer} * 2 * c.n_audio_ctx * c.n_text_state * f;
   const int64_t T = c.n_audio_ctx, frames = 2 * T, d = c.n_audio_state, ffn = c.n_audio_ffn;
@@ -148,7 +170,7 @@ EvalResult evaluate(const EvalRequest& req) {
                                              std::to_string(req.threads));
   if (req.selection.limit && *req.selection.limit == 0) throw InvalidArgument("limit must be >= 1");
   if (req.write_every == 0) throw InvalidArgument("write_every must be >= 1");
-  validate_recipe(req.recipe);
+  const quant::Recipe recipe = parse_recipe(req.recipe);  // a bad recipe fails before anything loads
   const auto normalizer = make_normalizer(req.normalizer);
   // Dataset first: a missing dataset should fail before the model load.
   const fs::path data_path = resolve_dataset(req.data);
@@ -164,7 +186,13 @@ EvalResult evaluate(const EvalRequest& req) {
   res.threads = num_threads();
 
   const auto t_load = std::chrono::steady_clock::now();
-  const auto model = models::WhisperModel::load(req.model);
+  // Quantized recipes run through the simulation path (weights quantized, then dequantized for FP32 compute;
+  // activations fake-quantized): it gives the accuracy of the scheme, not the speed of native kernels.
+  models::WhisperLoadOptions load;
+  load.simulate = true;
+  if (req.recipe != "fp32") load.recipe = req.recipe;
+  res.execution = load.recipe.empty() ? "fp32" : "simulated";
+  const auto model = models::load_whisper_model(req.model, load);
   const auto tokenizer = models::Tokenizer::load(model->directory());
   res.speed.load_seconds = seconds_since(t_load);
   res.model_dir = model->directory();
@@ -172,7 +200,8 @@ EvalResult evaluate(const EvalRequest& req) {
   std::error_code ec;
   const auto file_bytes = fs::file_size(fs::path(res.model_dir) / "model.bin", ec);
   res.size.source_file_bytes = ec ? 0 : static_cast<int64_t>(file_bytes);
-  res.memory = model_memory(model->config(), res.size.model.bytes, req.beam_size, res.threads);
+  res.memory = model_memory(model->config(), res.size.model.bytes, req.beam_size, res.threads,
+                            kv_bytes_per_element(recipe.kv));
   const nlohmann::json identity = run_identity(req, res.model_dir);
 
   const fs::path jsonl = req.out_dir.empty() ? fs::path() : req.out_dir / "utterances.jsonl";
@@ -261,7 +290,7 @@ nlohmann::json summary_json(const EvalResult& r, bool with_tensors) {
   if (with_tensors) {
     nlohmann::json tensors = nlohmann::json::array();
     for (const auto& t : r.size.tensors)
-      tensors.push_back({{"tensor", t.tensor}, {"role", t.role}, {"layer", t.layer}, {"format", t.format},
+      tensors.push_back({{"tensor", t.tensor}, {"role", t.role}, {"layer", t.layer}, {"format", t.format}, {"activation", t.activation},
                          {"bytes", t.bytes}, {"elements", t.elements}, {"linear", t.linear}});
     size["tensors"] = std::move(tensors);
   }
@@ -269,6 +298,7 @@ nlohmann::json summary_json(const EvalResult& r, bool with_tensors) {
       {"model", r.model},
       {"model_dir", r.model_dir},
       {"recipe", r.recipe},
+      {"execution", r.execution},
       {"data", r.data_source},
       {"utterances", r.records.size()},
       {"resumed", r.resumed},

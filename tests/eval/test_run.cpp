@@ -9,7 +9,9 @@
 #include "quasr/core/error.h"
 #include "quasr/eval/run.h"
 #include "quasr/formats/qtensor.h"
+#include "quasr/models/whisper_quantized.h"
 #include "quasr/models/whisper_spec.h"
+#include "quasr/quant/recipe.h"
 
 namespace qe = quasr::eval;
 namespace qm = quasr::models;
@@ -46,6 +48,40 @@ TEST(EvalRun, SizeEqualsQTensorStorageOfRealWeights) {
   EXPECT_DOUBLE_EQ(size.model.compression_vs_fp16(), 0.5);
 }
 
+// A quantized recipe: the quantizable tensors as the quant module's reference quantizers store them, the rest FP32.
+TEST(EvalRun, QuantizedSizeEqualsQTensorStorage) {
+  const qm::WhisperWeights w = qm::load_whisper_weights(qt::model_dir("tiny.en"));
+  const qe::SizeReport size = qe::model_size(w.config, "w4-g128");
+  const auto plan = quasr::quant::resolve_plan(quasr::quant::Recipe::from_argument("w4-g128"),
+                                               qm::whisper_quantizable_tensors(w.config));
+  const auto quantized = qm::quantize_whisper(w, plan);
+  ASSERT_FALSE(quantized.empty());
+  int64_t total = 0, linear = 0;
+  for (const auto& s : qm::whisper_tensor_specs(w.config)) {
+    if (!s.hf_stored) continue;
+    int64_t b = 0;
+    if (auto it = quantized.find(s.name); it != quantized.end())
+      b = static_cast<int64_t>(it->second.q.storage().total());
+    else
+      b = 4 * static_cast<int64_t>(w.tensors.at(s.name).values.size());
+    total += b;
+    for (const auto& t : size.tensors)
+      if (t.tensor == s.name) {
+        EXPECT_EQ(t.bytes, b) << s.name;
+        if (t.linear) linear += b;
+      }
+  }
+  EXPECT_EQ(size.model.bytes, total);
+  EXPECT_EQ(size.linear.bytes, linear);
+  // INT4 in groups of 128 with FP16 scales: 4 + 16/128 = 4.125 bits per Linear weight.
+  EXPECT_DOUBLE_EQ(size.linear.bits_per_weight(), 4.125);
+  // The preset leaves the conv stem and the token embedding (half of tiny.en's weights) in FP32: everything but
+  // the Linear layers keeps its FP32 size.
+  const qe::SizeReport fp32 = qe::model_size(w.config, "fp32");
+  EXPECT_EQ(size.model.bytes - size.linear.bytes, fp32.model.bytes - fp32.linear.bytes);
+  EXPECT_EQ(size.linear.elements, fp32.linear.elements);
+}
+
 TEST(EvalRun, KvCacheModelByHandForTinyEn) {
   const qm::WhisperWeights w = qm::load_whisper_weights(qt::model_dir("tiny.en"));
   ASSERT_EQ(w.config.n_text_layer, 4);
@@ -65,6 +101,7 @@ TEST(EvalRun, KvCacheModelByHandForTinyEn) {
   EXPECT_EQ(m1.activations, (T * d + 6 * T * d + T * ffn + 2 * 256 * T + T * d) * 4);
   EXPECT_EQ(m1.total(), 1000 + 5505024 + 18432000 + m1.activations);
   EXPECT_THROW(qe::model_memory(w.config, 0, 0, 1), quasr::InvalidArgument);
+  EXPECT_EQ(qe::model_memory(w.config, 0, 1, 2, 1).kv_cross, 18432000 / 4);  // kv=int8: one byte per element
 }
 
 TEST(EvalRun, ClearErrors) {

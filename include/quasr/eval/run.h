@@ -26,7 +26,7 @@ namespace quasr::eval {
 
 struct EvalRequest {
   std::string model = "tiny.en";  // name resolved by models::resolve_model_dir, or a model directory
-  std::string recipe = "fp32";    // quantization recipe (only "fp32" until the quant module lands)
+  std::string recipe = "fp32";    // "fp32" or a quant recipe: text, preset (w8a8, w4-g128...) or @file
   std::string data;               // split dir, manifest, or a name (mini-eval, mini-calib, test-clean)
   Selection selection;
   int beam_size = 1;
@@ -46,7 +46,8 @@ struct TensorSize {
   std::string tensor;  // canonical name
   std::string role;    // models::role_name (attn_q, mlp_fc1, token_embedding, ...)
   int layer = -1;
-  std::string format;  // QuantSpec text ("fp32", "int4:g128", ...)
+  std::string format;  // weight QuantSpec text ("fp32", "int4:g128", ...)
+  std::string activation = "none";  // activation treatment of a quantized Linear ("int8-dyn-token", ...)
   int64_t bytes = 0;   // payload + scales + zero points + codebook + tensor scale
   int64_t elements = 0;
   bool linear = false;  // a Linear layer weight (attention/MLP projections); conv, embeddings, norms, biases not
@@ -65,12 +66,14 @@ struct SizeReport {
   int64_t source_file_bytes = 0;  // the model file as shipped (e.g. FP16 model.bin), 0 if unknown
 };
 
-// Exact stored size of a Whisper model of `config` under `recipe` (per tensor: formats::expected_storage, equal
-// to QTensor::storage() of the tensor quantize() would produce). Tensors the network never stores (Whisper's
+// Exact stored size of a Whisper model of `config` under `recipe` (per tensor: the quant plan's
+// formats::expected_storage, equal to QTensor::storage() of the tensor quantize() produces; FP32 for the tensors
+// a recipe never quantizes: norms, biases, positional embeddings). Tensors the network never stores (Whisper's
 // absent K bias, which CTranslate2 keeps as zeros) are not counted.
 SizeReport model_size(const models::WhisperConfig& config, const std::string& recipe);
 
 // Modelled memory of the FP32 runtime (see docs/eval.md "Memory model"):
+// (KV cache at the recipe's KV precision; the runtime itself keeps FP32 K/V today)
 //   kv_self  = n_text_layer x 2 (K,V) x beam x n_text_ctx x n_text_state x kv_bytes   (allocated at start())
 //   kv_cross = n_text_layer x 2 (K,V) x n_audio_ctx x n_text_state x kv_bytes       (shared by the beams)
 //   activations = the encoder's peak working set (it dominates the decoder's): the larger of the conv stem
@@ -81,7 +84,9 @@ struct MemoryModel {
   int kv_bytes_per_element = 4;
   int64_t total() const { return weights + kv_self + kv_cross + activations; }
 };
-MemoryModel model_memory(const models::WhisperConfig& config, int64_t weight_bytes, int beam_size, int threads);
+// kv_bytes: bytes per cached element at the recipe's KV precision (kv=fp32|fp16|int8|fp8: 4, 2, 1, 1).
+MemoryModel model_memory(const models::WhisperConfig& config, int64_t weight_bytes, int beam_size, int threads,
+                         int kv_bytes = 4);
 
 struct SpeedReport {
   double audio_seconds = 0;
@@ -93,6 +98,7 @@ struct SpeedReport {
 
 struct EvalResult {
   std::string model, model_dir, recipe, data_source;
+  std::string execution;  // "fp32", or "simulated" (quantized weights dequantized, activations fake-quantized)
   int beam_size = 1, threads = 1;
   std::vector<UtteranceRecord> records;  // in dataset order
   size_t resumed = 0;                    // records taken from a previous run
