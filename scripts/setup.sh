@@ -14,6 +14,7 @@ APT_PACKAGES=(
   libsndfile1-dev libsoxr-dev zlib1g-dev nlohmann-json3-dev libcli11-dev libfmt-dev
   python3-venv python3-pip
   pocketsphinx-testdata
+  chromium  # renders report.html in the report tests (headless)
 )
 
 missing=()
