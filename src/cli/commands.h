@@ -11,5 +11,6 @@ void register_quantize(CLI::App& app);
 void register_transcribe(CLI::App& app);
 void register_export(CLI::App& app);
 void register_eval(CLI::App& app);
+void register_sweep(CLI::App& app);
 
 }  // namespace quasr::cli

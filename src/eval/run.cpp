@@ -30,18 +30,6 @@ namespace quasr::eval {
 
 namespace {
 
-bool is_linear_role(models::WhisperRole r) {
-  using R = models::WhisperRole;
-  switch (r) {
-    case R::kAttnQ: case R::kAttnK: case R::kAttnV: case R::kAttnOut:
-    case R::kCrossQ: case R::kCrossK: case R::kCrossV: case R::kCrossOut:
-    case R::kMlpFc1: case R::kMlpFc2:
-      return true;
-    default:
-      return false;
-  }
-}
-
 // "fp32" is the unquantized model (every weight as the runtime computes with it); anything else is a quant
 // recipe (text, preset name or @file), parsed by the quant module so the grammar lives in one place.
 quant::Recipe parse_recipe(const std::string& recipe) {
@@ -133,10 +121,27 @@ MemoryModel model_memory(const models::WhisperConfig& c, int64_t weight_bytes, i
 }
 
 int64_t peak_rss_bytes() {
+  if (std::FILE* f = std::fopen("/proc/self/status", "r")) {
+    char line[256];
+    long long kib = -1;
+    while (std::fgets(line, sizeof line, f))
+      if (std::sscanf(line, "VmHWM: %lld kB", &kib) == 1) break;
+    std::fclose(f);
+    if (kib >= 0) return kib * 1024;
+  }
   rusage u{};
   getrusage(RUSAGE_SELF, &u);
   return static_cast<int64_t>(u.ru_maxrss) * 1024;  // Linux reports KiB
 }
+
+void reset_peak_rss() {
+  if (std::FILE* f = std::fopen("/proc/self/clear_refs", "w")) {
+    std::fputs("5", f);
+    std::fclose(f);
+  }
+}
+
+void check_recipe(const std::string& recipe) { parse_recipe(recipe); }
 
 fs::path resolve_dataset(const std::string& data) {
   if (data.empty()) throw InvalidArgument("no dataset given (--data: a split directory, a manifest, or mini-eval, "
@@ -178,6 +183,7 @@ EvalResult evaluate(const EvalRequest& req) {
   if (dataset.utterances.empty()) throw InvalidArgument("dataset " + data_path.string() + " has no utterances");
 
   set_num_threads(req.threads);
+  reset_peak_rss();
   EvalResult res;
   res.model = req.model;
   res.recipe = req.recipe;
@@ -261,6 +267,7 @@ EvalResult evaluate(const EvalRequest& req) {
       if (++since_write >= req.write_every) flush();
     }
     running += records.back().words;
+    if (req.on_utterance) req.on_utterance(i + 1, n);
     if (!req.quiet) {
       char line[256];
       std::snprintf(line, sizeof line, "[%zu/%zu] %s WER so far %.1f%%\n", i + 1, n, u.id.c_str(),

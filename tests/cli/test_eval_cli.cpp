@@ -107,3 +107,54 @@ TEST(EvalCli, ClearErrors) {
   EXPECT_EQ(r.rc, 1);
   EXPECT_NE(r.err.find("no utterances.jsonl"), std::string::npos) << r.err;
 }
+
+// `quasr sweep` over a two-point grid on one clip: each point's records are evaluate()'s (same WER as quasr eval
+// on that clip), a rerun resumes without recomputing, and two shards merged give the same report.
+TEST(SweepCli, RunResumeShardMerge) {
+  qt::TempDir tmp;
+  const std::string grid = tmp.file("grid.txt");
+  qt::write_file(grid, "baseline fp32\nrecipe w4-g128\n");
+  const std::string common = " --data " + test_clean() + " --limit 1 -t 2 --progress lines";
+  const CliRun r = run_quasr(tmp, "sweep " + grid + common + " -o " + tmp.file("all"));
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.out.find("2 computed"), std::string::npos) << r.out;
+  for (const char* f : {"report.html", "results.md", "results.csv", "results.jsonl", "pareto.json"})
+    EXPECT_TRUE(std::filesystem::exists(std::filesystem::path(tmp.file("all")) / f)) << f;
+  EXPECT_FALSE(std::filesystem::exists(std::filesystem::path(tmp.file("all")) / "in-progress"));
+
+  // The fp32 point scores what quasr eval scores on the same clip.
+  const CliRun e = run_quasr(tmp, "eval --data " + test_clean() + " --limit 1 -t 2 -q -o " + tmp.file("eval"));
+  ASSERT_EQ(e.rc, 0) << e.err;
+  const double eval_wer = read_json(std::filesystem::path(tmp.file("eval")) / "summary.json")["accuracy"]["wer"];
+  bool found = false;
+  std::ifstream results(std::filesystem::path(tmp.file("all")) / "results.jsonl");
+  for (std::string line; std::getline(results, line);) {
+    const auto j = nlohmann::json::parse(line);
+    if (j.value("recipe", "") == "fp32") {
+      found = true;
+      EXPECT_DOUBLE_EQ(j["summary"]["wer"].get<double>(), eval_wer);
+      EXPECT_EQ(j["weight_bytes"].get<int64_t>(), 4 * j["weight_elements"].get<int64_t>());
+    }
+  }
+  EXPECT_TRUE(found);
+
+  const CliRun again = run_quasr(tmp, "sweep " + grid + common + " -o " + tmp.file("all"));
+  ASSERT_EQ(again.rc, 0) << again.err;
+  EXPECT_NE(again.out.find("0 computed, 2 already done"), std::string::npos) << again.out;
+
+  for (const char* shard : {"0/2", "1/2"}) {
+    const CliRun s = run_quasr(tmp, "sweep " + grid + common + " --shard " + shard + " -o " +
+                                         tmp.file(std::string("shard") + shard[0]));
+    ASSERT_EQ(s.rc, 0) << s.err;
+    EXPECT_NE(s.out.find("1 computed"), std::string::npos) << s.out;
+  }
+  const CliRun m = run_quasr(tmp, "sweep merge " + tmp.file("shard0") + " " + tmp.file("shard1") + " -o " +
+                                      tmp.file("merged"));
+  ASSERT_EQ(m.rc, 0) << m.err;
+  EXPECT_NE(m.out.find("2 of 2 points present"), std::string::npos) << m.out;
+  EXPECT_TRUE(std::filesystem::exists(std::filesystem::path(tmp.file("merged")) / "report.html"));
+
+  const CliRun bad = run_quasr(tmp, "sweep " + grid + " -o " + tmp.file("x"));
+  EXPECT_EQ(bad.rc, 1);
+  EXPECT_NE(bad.err.find("--data"), std::string::npos) << bad.err;
+}

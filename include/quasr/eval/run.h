@@ -12,6 +12,7 @@
 // evaluation finishes in minutes; pass beam_size = 5 to score what `quasr transcribe` would output.
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <iosfwd>
 #include <string>
 #include <vector>
@@ -37,6 +38,7 @@ struct EvalRequest {
   bool resume = false;            // skip utterances already in out_dir/utterances.jsonl (same model/recipe/beam)
   size_t write_every = 8;         // utterances.jsonl is rewritten atomically after every batch of this many
   std::ostream* progress = nullptr;  // progress lines; nullptr = std::cerr
+  std::function<void(size_t done, size_t total)> on_utterance;  // called after each utterance (e.g. a sweep's ETA)
   bool quiet = false;
   BootstrapOptions bootstrap;
 };
@@ -119,7 +121,14 @@ nlohmann::json summary_json(const EvalResult& r, bool with_tensors = true);
 // Throws InvalidArgument listing where it looked.
 std::filesystem::path resolve_dataset(const std::string& data);
 
-// Peak resident set size of this process so far (getrusage ru_maxrss), in bytes.
+// Peak resident set size of this process (VmHWM; getrusage's ru_maxrss where /proc is missing), in bytes.
+// evaluate() resets it first (reset_peak_rss: /proc/self/clear_refs "5", Linux >= 4.0) so that each
+// evaluation in one process (a sweep) measures its own peak; where the reset is refused the peak is the
+// process's since start, which can only overstate.
 int64_t peak_rss_bytes();
+void reset_peak_rss();
+
+// Throws InvalidArgument naming the problem unless `recipe` is "fp32" or a recipe the quant module accepts.
+void check_recipe(const std::string& recipe);
 
 }  // namespace quasr::eval
