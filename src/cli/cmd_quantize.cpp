@@ -44,9 +44,7 @@ void register_quantize(CLI::App& app) {
     }
     const auto t0 = std::chrono::steady_clock::now();
     const auto quantized = models::quantize_whisper(w, plan);
-    std::string source;
-    for (const char* f : {"model.bin", "model.safetensors"})
-      if (io::file_exists(dir + "/" + f)) source = dir + "/" + f;
+    const std::string source = models::whisper_source_file(dir);
     const std::string sha = quant::sha256_file(source);
     models::save_whisper_quasr(a->output, w, quantized, recipe.text, sha);
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -11,6 +11,7 @@
 #include "quasr/models/tokenizer.h"
 #include "quasr/models/transcribe.h"
 #include "quasr/models/whisper.h"
+#include "quasr/models/whisper_quantized.h"
 
 namespace quasr::cli {
 
@@ -18,6 +19,8 @@ namespace {
 
 struct TranscribeArgs {
   std::string model = "tiny.en";
+  std::string recipe;     // quantize on load (docs/quantization.md)
+  bool simulate = false;  // quantized layers through the simulation path
   int beam = 5;
   int best_of = 5;
   float patience = 1.0f;
@@ -57,7 +60,7 @@ void run(const TranscribeArgs& a) {
   set_num_threads(a.threads);
 
   auto t0 = std::chrono::steady_clock::now();
-  const auto model = models::WhisperModel::load(a.model);
+  const auto model = models::load_whisper_model(a.model, {a.simulate, a.recipe});
   const auto tokenizer = models::Tokenizer::load(model->directory());
   const double load_ms = ms_since(t0);
 
@@ -90,6 +93,8 @@ void register_transcribe(CLI::App& app) {
   cmd->add_option("files", args->files, "Audio files (WAV, FLAC, OGG, MP3, ...)")->required();
   cmd->add_option("--model,-m", args->model, "Model name (tiny.en, base) or CTranslate2 model directory")
       ->capture_default_str();
+  cmd->add_option("--recipe", args->recipe, "Quantize the model on load with this recipe (docs/quantization.md)");
+  cmd->add_flag("--simulate", args->simulate, "Run quantized layers through the simulation path (fake-quant)");
   cmd->add_option("--beam", args->beam, "Beam size (1 = greedy)")->capture_default_str();
   cmd->add_option("--best-of", args->best_of, "Samples drawn at temperature > 0")->capture_default_str();
   cmd->add_option("--patience", args->patience, "Beam search patience")->capture_default_str();

@@ -7,6 +7,7 @@
 #include "quasr/core/error.h"
 #include "quasr/core/parallel.h"
 #include "quasr/kernels/gemm.h"
+#include "quasr/kernels/qlinear.h"
 #include "whisper_math.h"
 
 namespace quasr::models::detail {
@@ -37,7 +38,10 @@ Linear Linear::from(io::Tensor&& w, io::Tensor* b) {
 void Linear::forward(const float* x, int64_t rows, int64_t ldx, float* y, int64_t ldy) const {
   std::vector<float> fake_quantized;
   if (quant) {
-    QUASR_ASSERT(!quant->prepared && "native quantized kernels are not linked in this build");
+    if (quant->prepared) {
+      kernels::qlinear(*quant->prepared, x, rows, ldx, bias.empty() ? nullptr : bias.data(), y, ldy);
+      return;
+    }
     if (quant->act.mode != kernels::ActivationQuant::Mode::kNone) {
       fake_quantized.resize(static_cast<size_t>(rows * in));
       quant::fake_quantize_activations(quant->act, x, rows, in, ldx, fake_quantized.data());

@@ -66,13 +66,20 @@ WhisperConfig config_from_json(const json& j) {
   return c;
 }
 
-std::string source_model_file(const std::string& dir) {
+std::string embedding_name(const WhisperConfig& c) {
+  for (const WhisperTensorSpec& s : whisper_tensor_specs(c))
+    if (s.role == WhisperRole::kTokenEmbedding) return s.name;
+  QUASR_ASSERT(false && "no token embedding in the Whisper table");
+  std::abort();
+}
+
+}  // namespace
+
+std::string whisper_source_file(const std::string& dir) {
   for (const char* f : {"model.bin", "model.safetensors"})
     if (io::file_exists((fs::path(dir) / f).string())) return (fs::path(dir) / f).string();
   throw IoError(dir + ": no model.bin or model.safetensors to hash");
 }
-
-}  // namespace
 
 std::vector<quant::TensorInfo> whisper_quantizable_tensors(const WhisperConfig& c) {
   std::vector<quant::TensorInfo> out;
@@ -127,7 +134,7 @@ void save_whisper_quasr(const std::string& path, const WhisperWeights& w,
   quant::write_container(path, c);
 }
 
-WhisperQuasr load_whisper_quasr(const std::string& path) {
+WhisperQuasr load_whisper_quasr(const std::string& path, bool dequantize) {
   quant::Container c = quant::read_container(path);
   auto bad = [&](const std::string& why) { return IoError(path + ": not a valid quasr Whisper model: " + why); };
   WhisperQuasr m;
@@ -146,7 +153,7 @@ WhisperQuasr load_whisper_quasr(const std::string& path) {
         throw bad("quantized tensor " + s.name + " has the wrong shape for this configuration");
       io::Tensor t;
       t.shape = s.shape;
-      t.values = q->second.q.dequantize();
+      if (dequantize || s.role == WhisperRole::kTokenEmbedding) t.values = q->second.q.dequantize();
       m.weights.tensors.emplace(s.name, std::move(t));
       ++matched;
       continue;
@@ -184,7 +191,7 @@ std::unique_ptr<WhisperModel> load_whisper_model(const std::string& path_or_name
   if (is_model_file(path_or_name)) {
     if (!o.recipe.empty())
       throw InvalidArgument("model " + path_or_name + " is already quantized; a recipe applies to float models");
-    WhisperQuasr q = load_whisper_quasr(path_or_name);
+    WhisperQuasr q = load_whisper_quasr(path_or_name, o.simulate);
     w = std::move(q.weights);
     quantized = std::move(q.quantized);
   } else {
@@ -193,16 +200,28 @@ std::unique_ptr<WhisperModel> load_whisper_model(const std::string& path_or_name
       const quant::Recipe recipe = quant::Recipe::from_argument(o.recipe);
       const auto plan = quant::resolve_plan(recipe, whisper_quantizable_tensors(w.config));
       quantized = quantize_whisper(w, plan);
-      for (auto& [name, ct] : quantized) w.tensors.at(name).values = ct.q.dequantize();
+      for (auto& [name, ct] : quantized) {
+        // Simulation multiplies by the dequantized weight; natively only the embedding lookup needs values.
+        auto& t = w.tensors.at(name);
+        if (o.simulate || name == embedding_name(w.config)) t.values = ct.q.dequantize();
+        else t.values = {};
+      }
     }
   }
-  if (!quantized.empty() && !o.simulate)
-    throw InvalidArgument("native quantized kernels are not in this build yet; run the model with --simulate");
   QuantizedLinears layers;
   for (auto& [name, ct] : quantized) {
     auto qw = std::make_shared<quant::QuantizedWeight>();
     qw->qtensor = std::move(ct.q);
     qw->act = ct.act;
+    if (!o.simulate) {
+      try {
+        qw->prepared = kernels::prepare_weight(qw->qtensor, qw->act);
+      } catch (const InvalidArgument& e) {
+        throw InvalidArgument("tensor " + name + " (" + qw->qtensor.spec.to_string() + ", activations " +
+                              quant::activation_text(qw->act) + ") has no native kernel: " + e.what() +
+                              "; run it with --simulate");
+      }
+    }
     layers.emplace(name, std::move(qw));
   }
   return build_whisper_model(std::move(w), layers);

@@ -33,11 +33,15 @@ void save_whisper_quasr(const std::string& path, const WhisperWeights& w,
 
 // A .quasr container read and checked against the Whisper spec table (every tensor present, shapes matching).
 struct WhisperQuasr {
-  WhisperWeights weights;  // dense tensors; quantized ones hold their dequantized values
+  WhisperWeights weights;  // dense tensors; quantized ones hold their dequantized values (see `dequantize`)
   std::map<std::string, quant::ContainerTensor> quantized;
   std::string recipe, source_sha256, tokenizer_json;
 };
-WhisperQuasr load_whisper_quasr(const std::string& path);
+// `dequantize`: fill the quantized tensors' values (simulation); otherwise only the token embedding's (its lookup).
+WhisperQuasr load_whisper_quasr(const std::string& path, bool dequantize = true);
+
+// The weights file of a model directory (model.bin or model.safetensors): what a container's source hash covers.
+std::string whisper_source_file(const std::string& dir);
 
 // True if `path` is a regular file (a model given as a file is a .quasr container).
 bool is_model_file(const std::string& path);
