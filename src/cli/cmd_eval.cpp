@@ -106,6 +106,8 @@ void register_eval(CLI::App& app) {
   cmd->add_option("--beam", a->req.beam_size, "Beam size (1 = greedy, for evaluation speed; 5 = faster-whisper's)")
       ->capture_default_str();
   cmd->add_option("--language,-l", a->req.language, "Language (default: en for English-only models, else detect)");
+  cmd->add_flag("--simulate", a->req.simulate,
+                "Run quantized recipes through the simulation path (accuracy only) instead of native kernels");
   cmd->add_option("--threads,-t", a->req.threads, "Worker threads (0 = all cores)")->capture_default_str();
   cmd->add_option("--normalizer", a->req.normalizer, "english, basic, basic-nodiacritics or none")
       ->capture_default_str();

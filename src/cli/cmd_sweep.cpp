@@ -73,7 +73,8 @@ void run_sweep_command(SweepArgs& a) {
   ctx.dataset_id = report::dataset_identity(selected, selection);
   ctx.dataset_name = a.req.data;
   ctx.decode_options = "beam=" + std::to_string(a.req.beam_size) + ";lang=" + a.req.language +
-                       ";normalizer=" + a.req.normalizer;
+                       ";normalizer=" + a.req.normalizer +
+                       (a.req.simulate ? ";simulate" : "");
 
   const report::SweepStats stats = report::run_sweep(
       grid, ctx,
@@ -137,6 +138,8 @@ void register_sweep(CLI::App& app) {
   cmd->add_option("--shuffle", a->shuffle, "Shuffle the utterances with this seed before --limit");
   cmd->add_option("--beam", a->req.beam_size, "Beam size (1 = greedy, for evaluation speed)")->capture_default_str();
   cmd->add_option("--language,-l", a->req.language, "Language (default: en for English-only models, else detect)");
+  cmd->add_flag("--simulate", a->req.simulate,
+                "Run quantized recipes through the simulation path (accuracy only) instead of native kernels");
   cmd->add_option("--threads,-t", a->req.threads, "Worker threads (0 = all cores)")->capture_default_str();
   cmd->add_option("--output,-o", a->out, "Output directory (point store + report)")->capture_default_str();
   cmd->add_option("--shard", a->shard, "Run the points with index % N == i (i/N)")->capture_default_str();

@@ -60,6 +60,7 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 nlohmann::json run_identity(const EvalRequest& req, const std::string& model_dir) {
   return {{"model", model_dir},
           {"recipe", req.recipe},
+          {"simulate", req.simulate},
           {"beam_size", req.beam_size},
           {"language", req.language},
           {"normalizer", req.normalizer}};
@@ -192,12 +193,12 @@ EvalResult evaluate(const EvalRequest& req) {
   res.threads = num_threads();
 
   const auto t_load = std::chrono::steady_clock::now();
-  // Quantized recipes run through the simulation path (weights quantized, then dequantized for FP32 compute;
-  // activations fake-quantized): it gives the accuracy of the scheme, not the speed of native kernels.
+  // Quantized recipes run on the native low-bit kernels, or with `simulate` through the simulation path
+  // (weights dequantized for FP32 compute, activations fake-quantized): the scheme's accuracy, not its speed.
   models::WhisperLoadOptions load;
-  load.simulate = true;
+  load.simulate = req.simulate;
   if (req.recipe != "fp32") load.recipe = req.recipe;
-  res.execution = load.recipe.empty() ? "fp32" : "simulated";
+  res.execution = load.recipe.empty() ? "fp32" : req.simulate ? "simulated" : "native";
   const auto model = models::load_whisper_model(req.model, load);
   const auto tokenizer = models::Tokenizer::load(model->directory());
   res.speed.load_seconds = seconds_since(t_load);

@@ -30,6 +30,7 @@ struct EvalRequest {
   std::string recipe = "fp32";    // "fp32" or a quant recipe: text, preset (w8a8, w4-g128...) or @file
   std::string data;               // split dir, manifest, or a name (mini-eval, mini-calib, test-clean)
   Selection selection;
+  bool simulate = false;  // quantized recipes: simulation path instead of the native low-bit kernels
   int beam_size = 1;
   std::string language;  // "" = English-only models: en; multilingual: detect
   int threads = 0;  // 0 = all cores
@@ -100,7 +101,8 @@ struct SpeedReport {
 
 struct EvalResult {
   std::string model, model_dir, recipe, data_source;
-  std::string execution;  // "fp32", or "simulated" (quantized weights dequantized, activations fake-quantized)
+  std::string execution;  // "fp32", "native" (low-bit kernels), or "simulated" (dequantized weights,
+                          // fake-quantized activations: the scheme's accuracy, not its speed)
   int beam_size = 1, threads = 1;
   std::vector<UtteranceRecord> records;  // in dataset order
   size_t resumed = 0;                    // records taken from a previous run
