@@ -10,5 +10,7 @@ void register_formats(CLI::App& app);
 void register_quantize(CLI::App& app);
 void register_transcribe(CLI::App& app);
 void register_export(CLI::App& app);
+void register_eval(CLI::App& app);
+void register_sweep(CLI::App& app);
 
 }  // namespace quasr::cli

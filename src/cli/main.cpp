@@ -15,6 +15,8 @@ int main(int argc, char** argv) {
   quasr::cli::register_quantize(app);
   quasr::cli::register_transcribe(app);
   quasr::cli::register_export(app);
+  quasr::cli::register_eval(app);
+  quasr::cli::register_sweep(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,160 @@
+// `quasr eval` as a user runs it, with the real tiny.en on the 4 test-clean clips: the summary table, the files it
+// writes (WER recomputed from the JSONL with the eval module equals the summary), resume, the baseline
+// comparison, and clear errors for bad input.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "../models/test_decode_util.h"
+#include "quasr/eval/results.h"
+
+namespace qt = quasr::testing;
+namespace qe = quasr::eval;
+
+namespace {
+
+std::string quasr_bin() {
+  const char* bin = std::getenv("QUASR_BIN");
+  return bin ? bin : std::string(QUASR_BINARY_DIR) + "/quasr";
+}
+
+struct CliRun {
+  int rc;
+  std::string out, err;
+};
+
+CliRun run_quasr(const qt::TempDir& tmp, const std::string& args) {
+  const std::string err_file = tmp.file("stderr.txt");
+  auto [rc, out] = qt::run_command(quasr_bin() + " " + args + " 2>" + err_file);
+  return {rc, out, qt::read_file(err_file)};
+}
+
+nlohmann::json read_json(const std::filesystem::path& p) { return nlohmann::json::parse(qt::read_file(p.string())); }
+
+std::string test_clean() { return qt::librispeech_dir() + "/test-clean"; }
+
+}  // namespace
+
+TEST(EvalCli, SummaryFilesAndResume) {
+  qt::TempDir tmp;
+  const std::string out = tmp.file("out");
+  const CliRun r = run_quasr(tmp, "eval --data " + test_clean() + " -t 2 -o " + out);
+  ASSERT_EQ(r.rc, 0) << r.err;
+  // Progress lines and the summary table.
+  EXPECT_NE(r.err.find("[4/4] "), std::string::npos) << r.err;
+  for (const char* row : {"WER", "CER", "size, whole model", "size, linear layers", "memory, modelled",
+                          "memory, peak RSS", "RTF", "utterances.jsonl", "summary.json"})
+    EXPECT_NE(r.out.find(row), std::string::npos) << row << "\n" << r.out;
+
+  const auto records = qe::read_records(std::filesystem::path(out) / "utterances.jsonl");
+  ASSERT_EQ(records.size(), 4u);
+  std::vector<qe::UtteranceScore> scores;
+  for (const auto& rec : records) scores.push_back(qe::score_utterance(rec.reference_normalized, rec.hypothesis_normalized));
+  const qe::CorpusScore recomputed = qe::score_corpus(scores);
+  const nlohmann::json s = read_json(std::filesystem::path(out) / "summary.json");
+  EXPECT_DOUBLE_EQ(s["accuracy"]["wer"].get<double>(), recomputed.wer());
+  EXPECT_DOUBLE_EQ(s["accuracy"]["cer"].get<double>(), recomputed.cer());
+  EXPECT_LT(recomputed.wer(), 0.15);  // tiny.en on 4 clean read-speech clips (6.9% measured)
+  EXPECT_GT(recomputed.words.ref_length(), 40);
+  for (const char* k : {"size", "memory", "speed", "accuracy", "model", "recipe", "beam_size"})
+    EXPECT_TRUE(s.contains(k)) << k;
+  EXPECT_EQ(s["size"]["model"]["bytes"].get<int64_t>(), 4 * s["size"]["model"]["elements"].get<int64_t>());
+  EXPECT_GT(s["size"]["tensors"].size(), 100u);
+  EXPECT_GT(s["memory"]["peak_rss_bytes"].get<int64_t>(), 0);
+  EXPECT_GT(s["speed"]["rtf"].get<double>(), 0);
+  EXPECT_EQ(s["beam_size"].get<int>(), 1);
+
+  // Resume after losing the last two records: only those two are decoded again.
+  {
+    std::vector<qe::UtteranceRecord> first_two(records.begin(), records.begin() + 2);
+    qe::write_records(std::filesystem::path(out) / "utterances.jsonl", first_two);
+  }
+  const CliRun again = run_quasr(tmp, "eval --data " + test_clean() + " -t 2 --resume -o " + out);
+  ASSERT_EQ(again.rc, 0) << again.err;
+  const nlohmann::json s2 = read_json(std::filesystem::path(out) / "summary.json");
+  EXPECT_EQ(s2["resumed"].get<int>(), 2);
+  EXPECT_EQ(s2["utterances"].get<int>(), 4);
+  EXPECT_NEAR(s2["speed"]["audio_seconds"].get<double>(), records[2].audio_seconds + records[3].audio_seconds, 1e-6);
+  EXPECT_DOUBLE_EQ(s2["accuracy"]["wer"].get<double>(), recomputed.wer());  // greedy decoding is deterministic
+
+  // Against itself as baseline: zero change, not significant.
+  const CliRun base = run_quasr(tmp, "eval --data " + test_clean() + " -t 2 --resume -q -o " + out +
+                                         " --baseline " + out);
+  ASSERT_EQ(base.rc, 0) << base.err;
+  EXPECT_NE(base.out.find("vs baseline"), std::string::npos) << base.out;
+  const nlohmann::json s3 = read_json(std::filesystem::path(out) / "summary.json");
+  EXPECT_DOUBLE_EQ(s3["baseline"]["comparison"]["delta"].get<double>(), 0.0);
+}
+
+TEST(EvalCli, ClearErrors) {
+  qt::TempDir tmp;
+  CliRun r = run_quasr(tmp, "eval --data no-such-split -o " + tmp.file("o"));
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_NE(r.err.find("dataset 'no-such-split' not found"), std::string::npos) << r.err;
+  r = run_quasr(tmp, "eval --data " + test_clean() + " --limit 0 -o " + tmp.file("o"));
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_NE(r.err.find("--limit must be >= 1"), std::string::npos) << r.err;
+  r = run_quasr(tmp, "eval --model no-such-model --data " + test_clean() + " -o " + tmp.file("o"));
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_NE(r.err.find("no-such-model"), std::string::npos) << r.err;
+  r = run_quasr(tmp, "eval --recipe bogus --data " + test_clean() + " -o " + tmp.file("o"));
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_NE(r.err.find("recipe"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("bogus"), std::string::npos) << r.err;
+  r = run_quasr(tmp, "eval --data " + test_clean() + " --baseline " + tmp.file("nothing") + " -o " + tmp.file("o"));
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_NE(r.err.find("no utterances.jsonl"), std::string::npos) << r.err;
+}
+
+// `quasr sweep` over a two-point grid on one clip: each point's records are evaluate()'s (same WER as quasr eval
+// on that clip), a rerun resumes without recomputing, and two shards merged give the same report.
+TEST(SweepCli, RunResumeShardMerge) {
+  qt::TempDir tmp;
+  const std::string grid = tmp.file("grid.txt");
+  qt::write_file(grid, "baseline fp32\nrecipe w4-g128\n");
+  const std::string common = " --data " + test_clean() + " --limit 1 -t 2 --progress lines";
+  const CliRun r = run_quasr(tmp, "sweep " + grid + common + " -o " + tmp.file("all"));
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.out.find("2 computed"), std::string::npos) << r.out;
+  for (const char* f : {"report.html", "results.md", "results.csv", "results.jsonl", "pareto.json"})
+    EXPECT_TRUE(std::filesystem::exists(std::filesystem::path(tmp.file("all")) / f)) << f;
+  EXPECT_FALSE(std::filesystem::exists(std::filesystem::path(tmp.file("all")) / "in-progress"));
+
+  // The fp32 point scores what quasr eval scores on the same clip.
+  const CliRun e = run_quasr(tmp, "eval --data " + test_clean() + " --limit 1 -t 2 -q -o " + tmp.file("eval"));
+  ASSERT_EQ(e.rc, 0) << e.err;
+  const double eval_wer = read_json(std::filesystem::path(tmp.file("eval")) / "summary.json")["accuracy"]["wer"];
+  bool found = false;
+  std::ifstream results(std::filesystem::path(tmp.file("all")) / "results.jsonl");
+  for (std::string line; std::getline(results, line);) {
+    const auto j = nlohmann::json::parse(line);
+    if (j.value("recipe", "") == "fp32") {
+      found = true;
+      EXPECT_DOUBLE_EQ(j["summary"]["wer"].get<double>(), eval_wer);
+      EXPECT_EQ(j["weight_bytes"].get<int64_t>(), 4 * j["weight_elements"].get<int64_t>());
+    }
+  }
+  EXPECT_TRUE(found);
+
+  const CliRun again = run_quasr(tmp, "sweep " + grid + common + " -o " + tmp.file("all"));
+  ASSERT_EQ(again.rc, 0) << again.err;
+  EXPECT_NE(again.out.find("0 computed, 2 already done"), std::string::npos) << again.out;
+
+  for (const char* shard : {"0/2", "1/2"}) {
+    const CliRun s = run_quasr(tmp, "sweep " + grid + common + " --shard " + shard + " -o " +
+                                         tmp.file(std::string("shard") + shard[0]));
+    ASSERT_EQ(s.rc, 0) << s.err;
+    EXPECT_NE(s.out.find("1 computed"), std::string::npos) << s.out;
+  }
+  const CliRun m = run_quasr(tmp, "sweep merge " + tmp.file("shard0") + " " + tmp.file("shard1") + " -o " +
+                                      tmp.file("merged"));
+  ASSERT_EQ(m.rc, 0) << m.err;
+  EXPECT_NE(m.out.find("2 of 2 points present"), std::string::npos) << m.out;
+  EXPECT_TRUE(std::filesystem::exists(std::filesystem::path(tmp.file("merged")) / "report.html"));
+
+  const CliRun bad = run_quasr(tmp, "sweep " + grid + " -o " + tmp.file("x"));
+  EXPECT_EQ(bad.rc, 1);
+  EXPECT_NE(bad.err.find("--data"), std::string::npos) << bad.err;
+}
