@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(
   build-essential cmake ninja-build pkg-config git
-  libgtest-dev libgmock-dev libbenchmark-dev
+  libgtest-dev libgmock-dev libbenchmark-dev libopenblas-dev
   libsndfile1-dev libsoxr-dev nlohmann-json3-dev libcli11-dev libfmt-dev
   python3-venv python3-pip
 )

@@ -47,7 +47,10 @@ struct QTensor {
 
   // Self-describing binary form: a small header (magic, revision, spec text, shape, section sizes) followed by
   // exactly payload, scales, zero_points, codebook, tensor_scale. serialized size = header + storage().total().
+  // Header (revision 1), little-endian: "QSRT", u32 revision, u32 spec-text length, spec text (to_string()),
+  // u32 rank, rank x u64 dims, 5 x u64 section sizes (payload, scales, zero_points, codebook, tensor_scale).
   std::vector<uint8_t> serialize() const;
+  size_t header_bytes() const;
   static QTensor deserialize(std::span<const uint8_t> bytes);  // throws IoError on any inconsistency
 };
 
@@ -55,6 +58,12 @@ struct QTensor {
 // empty, finite input (NaN/Inf throw InvalidArgument naming the first bad index), group divides the reduction
 // axis, axis in range. Deterministic: same input and spec give the same bytes on every run and thread count.
 QTensor quantize(std::span<const float> x, std::span<const int64_t> shape, const QuantSpec& spec);
+
+// Section sizes that quantize(x, shape, spec) produces, without quantizing (the quantizers allocate exactly
+// this and deserialize checks against it). Throws InvalidArgument for a spec that does not fit the shape.
+StorageBytes expected_storage(const QuantSpec& spec, std::span<const int64_t> shape);
+// Sum of storage() over tensors (a model's size report).
+StorageBytes total_storage(std::span<const QTensor> tensors);
 
 // Which block (scale index) element `flat_index` belongs to, for a tensor of `shape` under `g`.
 int64_t block_index(std::span<const int64_t> shape, const Granularity& g, int64_t flat_index);

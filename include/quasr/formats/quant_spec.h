@@ -33,6 +33,7 @@ struct Granularity {
   GranularityKind kind = GranularityKind::kPerTensor;
   int axis = 0;        // per-channel: the axis that indexes scales (0 = output rows of a [out, in] weight)
   int64_t group = 0;   // per-group: elements per group along the last (reduction) axis
+  bool operator==(const Granularity&) const = default;
 };
 
 struct QuantSpec {
@@ -57,5 +58,9 @@ struct QuantSpec {
   void validate() const;
   bool operator==(const QuantSpec&) const = default;
 };
+
+// Error bound of the max-abs estimator for this spec (its scale type); traits(id).tolerance is the value for
+// QuantSpec::defaults(id). Same formulas, one place (traits.cpp).
+ErrorBound error_bound(const QuantSpec& spec);
 
 }  // namespace quasr::formats

@@ -44,11 +44,16 @@ int scale_type_bits(ScaleType t);
 enum class GranularityKind : uint8_t { kPerTensor, kPerChannel, kPerGroup };
 
 // Worst-case reconstruction error of quantize->dequantize with the max-abs estimator, as a bound
-//   |x - x_hat| <= block_absmax * per_block + tensor_absmax * per_tensor (+ FP16 scale rounding, included)
-// for every element x of a finite tensor. Tests check every format and granularity against it.
+//   |x - x_hat| <= block_absmax * per_block + tensor_absmax * per_tensor + absolute
+// for every element x of a finite tensor (for the storage formats: within the format's finite range, since
+// larger values saturate). Rounding of the stored scale is included (relative: the scale type's unit roundoff;
+// `absolute`: what a subnormal scale or centroid can add, e.g. code_max * 2^-25 for FP16). Derivations per
+// family are in docs/formats.md and next to each formula in traits.cpp. Tests check every format and granularity
+// against it.
 struct ErrorBound {
-  double per_block;
-  double per_tensor;
+  double per_block = 0;
+  double per_tensor = 0;
+  double absolute = 0;
 };
 
 struct FormatTraits {
@@ -66,13 +71,18 @@ struct FormatTraits {
   bool allows_granularity;   // false where the format fixes it (MX, NVFP4, storage)
   bool allows_estimator;     // percentile / MSE scale search applies (false for MX/NVFP4/codebooks/storage)
   FormatId pairs_with;       // activation format its native dot product pairs with (int8 x int8, fp8 x fp8, else fp32)
-  ErrorBound tolerance;      // see ErrorBound; the value tests hold the reference quantizer to
+  ErrorBound tolerance;      // see ErrorBound, for the default scale type; error_bound(spec) for other ones
   // Reference quantizer and dequantizer for this row (the only code that writes model files).
   QTensor (*quantize_ref)(std::span<const float> x, std::span<const int64_t> shape, const QuantSpec& spec);
   void (*dequantize_ref)(const QTensor& q, std::span<float> out);
 };
 
 std::span<const FormatTraits> all_formats();
+// Relative rounding error of a scale stored as `t` (unit roundoff: 2^-24 FP32, 2^-11 FP16, 2^-8 BF16, 2^-4 E4M3;
+// 0 for E8M0 powers of two and kNone).
+double scale_unit_roundoff(ScaleType t);
+// The 16 NF4 levels of QLoRA (bitsandbytes' table), ascending, in [-1, 1]; index 7 is exactly 0.
+std::span<const float> nf4_levels();
 const FormatTraits& traits(FormatId id);
 // nullptr if unknown.
 const FormatTraits* find_format(std::string_view name);

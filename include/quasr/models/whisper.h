@@ -7,6 +7,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace quasr::models {
@@ -22,15 +23,21 @@ struct WhisperConfig {
   int n_text_head = 0;
   int n_text_layer = 0;
   int n_vocab = 0;
-  bool multilingual = false;
-  // From the model directory's config.json (CTranslate2 layout).
+  int n_audio_ffn = 0;  // MLP hidden size (4 * d_model in every released Whisper)
+  int n_text_ffn = 0;
+  bool multilingual = false;  // n_vocab >= 51865
+  // From the model directory's config.json (CTranslate2 layout) or generation_config.json (Hugging Face).
   std::vector<int> suppress_ids;        // always suppressed ("-1" in faster-whisper's suppress_tokens)
   std::vector<int> suppress_ids_begin;  // suppressed at the first sampled position
-  std::vector<int> lang_ids;            // token ids of <|en|>, <|de|>, ... (multilingual models)
+  std::vector<int> lang_ids;            // token ids of <|en|>, <|de|>, ... (multilingual models), ascending
+  std::vector<std::pair<int, int>> alignment_heads;  // (decoder layer, head) pairs for word timestamps
 };
 
-// Opaque per-batch decoder state: self-attention KV cache per sequence, shared cross-attention K/V.
-struct DecoderState;
+// Opaque per-batch decoder state: self-attention KV cache per sequence, shared cross-attention K/V. The virtual
+// destructor lets callers own it through unique_ptr without seeing its definition.
+struct DecoderState {
+  virtual ~DecoderState() = default;
+};
 
 class WhisperModel {
  public:

@@ -1,0 +1,362 @@
+// The Whisper network in FP32 (see whisper.h): built from WhisperWeights (whisper_spec.h), all matrix products
+// through kernels::sgemm, rows / heads in parallel with quasr::parallel_for. Numerics follow CTranslate2's CPU
+// path: pre-LN blocks, LayerNorm eps 1e-5, exact (erf) GELU, queries scaled by 1/sqrt(d_head) inside Q.K^T.
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <numeric>
+#include <regex>
+
+#include "quasr/core/error.h"
+#include "quasr/core/parallel.h"
+#include "quasr/kernels/gemm.h"
+#include "quasr/models/whisper.h"
+#include "quasr/models/whisper_spec.h"
+#include "whisper_model_layers.h"
+
+namespace quasr::models {
+namespace fs = std::filesystem;
+using detail::AttentionShape;
+using detail::LayerNorm;
+using detail::Linear;
+
+namespace {
+
+struct EncoderLayer {
+  LayerNorm attn_norm;
+  Linear q, k, v, out;
+  LayerNorm mlp_norm;
+  Linear fc1, fc2;
+};
+
+struct DecoderLayer {
+  LayerNorm attn_norm;
+  Linear q, k, v, out;
+  LayerNorm cross_norm;
+  Linear cross_q, cross_k, cross_v, cross_out;
+  LayerNorm mlp_norm;
+  Linear fc1, fc2;
+};
+
+// The per-batch decoder state. All sequences have the same length (they advance together).
+struct WhisperDecoderState final : DecoderState {
+  int batch = 0;
+  int length = 0;
+  int capacity = 0;  // n_text_ctx: the cache never grows past the model's context
+  // Per decoder layer: self-attention keys/values [batch][capacity][d].
+  std::vector<std::vector<float>> self_k, self_v;
+  // Per decoder layer: cross-attention keys/values of the encoder output [n_audio_ctx][d], shared by the batch.
+  std::vector<std::vector<float>> cross_k, cross_v;
+};
+
+// Takes tensors out of the weights by table query (stack, layer, role, param).
+class WeightTaker {
+ public:
+  explicit WeightTaker(WhisperWeights& w) : w_(w), specs_(whisper_tensor_specs(w.config)) {}
+  io::Tensor& get(WhisperStack st, int layer, WhisperRole role, WhisperParam p) {
+    for (const auto& s : specs_)
+      if (s.stack == st && s.layer == layer && s.role == role && s.param == p) return w_.tensors.at(s.name);
+    QUASR_ASSERT(false && "tensor missing from the Whisper table");
+    std::abort();
+  }
+  Linear linear(WhisperStack st, int layer, WhisperRole role) {
+    return Linear::from(std::move(get(st, layer, role, WhisperParam::kWeight)),
+                        &get(st, layer, role, WhisperParam::kBias));
+  }
+  LayerNorm norm(WhisperStack st, int layer, WhisperRole role) {
+    return LayerNorm::from(std::move(get(st, layer, role, WhisperParam::kWeight)),
+                           std::move(get(st, layer, role, WhisperParam::kBias)));
+  }
+
+ private:
+  WhisperWeights& w_;
+  std::vector<WhisperTensorSpec> specs_;
+};
+
+class WhisperModelImpl final : public WhisperModel {
+ public:
+  explicit WhisperModelImpl(WhisperWeights&& w) : cfg_(w.config), dir_(w.directory) {
+    const auto E = WhisperStack::kEncoder, D = WhisperStack::kDecoder;
+    WeightTaker t(w);
+    conv1_ = t.linear(E, -1, WhisperRole::kConv1);
+    conv2_ = t.linear(E, -1, WhisperRole::kConv2);
+    enc_pos_ = std::move(t.get(E, -1, WhisperRole::kPosEmbedding, WhisperParam::kWeight).values);
+    for (int i = 0; i < cfg_.n_audio_layer; ++i) {
+      EncoderLayer l;
+      l.attn_norm = t.norm(E, i, WhisperRole::kAttnNorm);
+      l.q = t.linear(E, i, WhisperRole::kAttnQ);
+      l.k = t.linear(E, i, WhisperRole::kAttnK);
+      l.v = t.linear(E, i, WhisperRole::kAttnV);
+      l.out = t.linear(E, i, WhisperRole::kAttnOut);
+      l.mlp_norm = t.norm(E, i, WhisperRole::kMlpNorm);
+      l.fc1 = t.linear(E, i, WhisperRole::kMlpFc1);
+      l.fc2 = t.linear(E, i, WhisperRole::kMlpFc2);
+      enc_.push_back(std::move(l));
+    }
+    enc_norm_ = t.norm(E, -1, WhisperRole::kFinalNorm);
+    // The token embedding doubles as the output projection (tied): one Linear without bias.
+    embed_ = Linear::from(std::move(t.get(D, -1, WhisperRole::kTokenEmbedding, WhisperParam::kWeight)), nullptr);
+    dec_pos_ = std::move(t.get(D, -1, WhisperRole::kPosEmbedding, WhisperParam::kWeight).values);
+    for (int i = 0; i < cfg_.n_text_layer; ++i) {
+      DecoderLayer l;
+      l.attn_norm = t.norm(D, i, WhisperRole::kAttnNorm);
+      l.q = t.linear(D, i, WhisperRole::kAttnQ);
+      l.k = t.linear(D, i, WhisperRole::kAttnK);
+      l.v = t.linear(D, i, WhisperRole::kAttnV);
+      l.out = t.linear(D, i, WhisperRole::kAttnOut);
+      l.cross_norm = t.norm(D, i, WhisperRole::kCrossNorm);
+      l.cross_q = t.linear(D, i, WhisperRole::kCrossQ);
+      l.cross_k = t.linear(D, i, WhisperRole::kCrossK);
+      l.cross_v = t.linear(D, i, WhisperRole::kCrossV);
+      l.cross_out = t.linear(D, i, WhisperRole::kCrossOut);
+      l.mlp_norm = t.norm(D, i, WhisperRole::kMlpNorm);
+      l.fc1 = t.linear(D, i, WhisperRole::kMlpFc1);
+      l.fc2 = t.linear(D, i, WhisperRole::kMlpFc2);
+      dec_.push_back(std::move(l));
+    }
+    dec_norm_ = t.norm(D, -1, WhisperRole::kFinalNorm);
+  }
+
+  const WhisperConfig& config() const override { return cfg_; }
+  const std::string& directory() const override { return dir_; }
+
+  std::vector<float> encode(std::span<const float> mel) const override;
+  std::unique_ptr<DecoderState> start(std::span<const float> encoder_out, int batch) const override;
+  void step(DecoderState& state, std::span<const int> tokens, int n_per_seq, std::span<float> logits) const override;
+  void reorder(DecoderState& state, std::span<const int> src) const override;
+  int cached_length(const DecoderState& state) const override {
+    return static_cast<const WhisperDecoderState&>(state).length;
+  }
+
+ private:
+  WhisperConfig cfg_;
+  std::string dir_;
+  Linear conv1_, conv2_;  // weights [d][in_ch * 3]: a conv is im2col + Linear
+  std::vector<float> enc_pos_;
+  std::vector<EncoderLayer> enc_;
+  LayerNorm enc_norm_;
+  Linear embed_;
+  std::vector<float> dec_pos_;
+  std::vector<DecoderLayer> dec_;
+  LayerNorm dec_norm_;
+};
+
+// im2col for a kernel-3, padding-1 conv1d over time: col[t][c*3 + j] = x[c][t*stride + j - 1] (0 outside),
+// where x[c][u] is in[c * c_stride + u * u_stride] (so it reads either [C][T] or [T][C] inputs).
+void im2col_k3(const float* in, int64_t channels, int64_t t_in, int64_t c_stride, int64_t u_stride, int stride,
+               int64_t t_out, float* col) {
+  parallel_for(0, t_out, 64, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      float* row = col + t * channels * 3;
+      for (int j = 0; j < 3; ++j) {
+        const int64_t u = t * stride + j - 1;
+        const bool inside = u >= 0 && u < t_in;
+        for (int64_t c = 0; c < channels; ++c) row[c * 3 + j] = inside ? in[c * c_stride + u * u_stride] : 0.0f;
+      }
+    }
+  });
+}
+
+std::vector<float> WhisperModelImpl::encode(std::span<const float> mel) const {
+  const int64_t n_frames = 2 * static_cast<int64_t>(cfg_.n_audio_ctx);
+  const int64_t T = cfg_.n_audio_ctx, d = cfg_.n_audio_state, ffn = cfg_.n_audio_ffn;
+  if (static_cast<int64_t>(mel.size()) != cfg_.n_mels * n_frames)
+    throw InvalidArgument("encode: expected a mel spectrogram of " + std::to_string(cfg_.n_mels) + " x " +
+                          std::to_string(n_frames) + " values, got " + std::to_string(mel.size()));
+  // Conv stem: conv1 (stride 1) + GELU over [n_mels][3000], conv2 (stride 2) + GELU, time-major from here on.
+  std::vector<float> col(static_cast<size_t>(n_frames * std::max<int64_t>(cfg_.n_mels, d) * 3));
+  im2col_k3(mel.data(), cfg_.n_mels, n_frames, n_frames, 1, 1, n_frames, col.data());
+  std::vector<float> h1(static_cast<size_t>(n_frames * d));
+  conv1_.forward(col.data(), n_frames, h1.data());
+  detail::gelu_inplace(h1.data(), n_frames * d);
+  im2col_k3(h1.data(), d, n_frames, 1, d, 2, T, col.data());
+  std::vector<float> x(static_cast<size_t>(T * d));
+  conv2_.forward(col.data(), T, x.data());
+  detail::gelu_inplace(x.data(), T * d);
+  detail::add_inplace(x.data(), enc_pos_.data(), T * d);
+  col = {};
+  h1 = {};
+
+  std::vector<float> h(T * d), q(T * d), k(T * d), v(T * d), ctx(T * d), proj(T * d), mlp(T * ffn);
+  AttentionShape a;
+  a.nq = a.nk = T;
+  a.n_heads = cfg_.n_audio_head;
+  a.d_head = d / cfg_.n_audio_head;
+  a.ldq = a.ldk = a.ldo = d;
+  for (const EncoderLayer& l : enc_) {
+    l.attn_norm.forward(x.data(), T, h.data());
+    l.q.forward(h.data(), T, q.data());
+    l.k.forward(h.data(), T, k.data());
+    l.v.forward(h.data(), T, v.data());
+    detail::attention(a, q.data(), k.data(), v.data(), ctx.data());
+    l.out.forward(ctx.data(), T, proj.data());
+    detail::add_inplace(x.data(), proj.data(), T * d);
+    l.mlp_norm.forward(x.data(), T, h.data());
+    l.fc1.forward(h.data(), T, mlp.data());
+    detail::gelu_inplace(mlp.data(), T * ffn);
+    l.fc2.forward(mlp.data(), T, proj.data());
+    detail::add_inplace(x.data(), proj.data(), T * d);
+  }
+  enc_norm_.forward(x.data(), T, h.data());
+  return h;
+}
+
+std::unique_ptr<DecoderState> WhisperModelImpl::start(std::span<const float> encoder_out, int batch) const {
+  const int64_t T = cfg_.n_audio_ctx, de = cfg_.n_audio_state, d = cfg_.n_text_state;
+  if (static_cast<int64_t>(encoder_out.size()) != T * de)
+    throw InvalidArgument("start: expected an encoder output of " + std::to_string(T) + " x " + std::to_string(de) +
+                          " values, got " + std::to_string(encoder_out.size()));
+  if (batch < 1) throw InvalidArgument("start: batch must be >= 1, got " + std::to_string(batch));
+  auto st = std::make_unique<WhisperDecoderState>();
+  st->batch = batch;
+  st->capacity = cfg_.n_text_ctx;
+  for (const DecoderLayer& l : dec_) {
+    std::vector<float> k(T * d), v(T * d);
+    l.cross_k.forward(encoder_out.data(), T, k.data());
+    l.cross_v.forward(encoder_out.data(), T, v.data());
+    st->cross_k.push_back(std::move(k));
+    st->cross_v.push_back(std::move(v));
+    st->self_k.emplace_back(static_cast<size_t>(batch) * st->capacity * d);
+    st->self_v.emplace_back(static_cast<size_t>(batch) * st->capacity * d);
+  }
+  return st;
+}
+
+void WhisperModelImpl::step(DecoderState& state, std::span<const int> tokens, int n_per_seq,
+                            std::span<float> logits) const {
+  auto& st = static_cast<WhisperDecoderState&>(state);
+  const int64_t B = st.batch, n = n_per_seq, d = cfg_.n_text_state, ffn = cfg_.n_text_ffn, V = cfg_.n_vocab;
+  const int64_t T = cfg_.n_audio_ctx, cap = st.capacity, L0 = st.length, rows = B * n;
+  if (n < 1) throw InvalidArgument("step: n_per_seq must be >= 1, got " + std::to_string(n));
+  if (static_cast<int64_t>(tokens.size()) != rows)
+    throw InvalidArgument("step: expected " + std::to_string(rows) + " tokens (batch " + std::to_string(B) + " x " +
+                          std::to_string(n) + "), got " + std::to_string(tokens.size()));
+  if (static_cast<int64_t>(logits.size()) != B * V)
+    throw InvalidArgument("step: logits must hold batch x n_vocab = " + std::to_string(B * V) + " values, got " +
+                          std::to_string(logits.size()));
+  if (L0 + n > cap)
+    throw InvalidArgument("step: the decoder context is full: " + std::to_string(L0) + " cached + " +
+                          std::to_string(n) + " new tokens exceed n_text_ctx = " + std::to_string(cap));
+  for (int tok : tokens)
+    if (tok < 0 || tok >= V)
+      throw InvalidArgument("step: token id " + std::to_string(tok) + " outside the vocabulary [0, " +
+                            std::to_string(V) + ")");
+
+  // x[s*n + j] = token embedding + learned position embedding of position L0 + j.
+  std::vector<float> x(rows * d);
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* e = embed_.weight.data() + static_cast<int64_t>(tokens[r]) * d;
+    const float* p = dec_pos_.data() + (L0 + r % n) * d;
+    for (int64_t c = 0; c < d; ++c) x[r * d + c] = e[c] + p[c];
+  }
+  std::vector<float> h(rows * d), q(rows * d), k_new(rows * d), v_new(rows * d), ctx(rows * d), proj(rows * d), mlp(rows * ffn);
+  AttentionShape self;
+  self.n_seq = B;
+  self.nq = n;
+  self.nk = L0 + n;
+  self.n_heads = cfg_.n_text_head;
+  self.d_head = d / cfg_.n_text_head;
+  self.ldq = self.ldk = self.ldo = d;
+  self.q_seq_stride = self.out_seq_stride = n * d;
+  self.kv_seq_stride = cap * d;
+  self.causal_offset = L0;
+  AttentionShape cross = self;  // all B*n queries against the shared encoder K/V
+  cross.n_seq = 1;
+  cross.nq = rows;
+  cross.nk = T;
+  cross.q_seq_stride = cross.kv_seq_stride = cross.out_seq_stride = 0;
+  cross.causal_offset = -1;
+
+  for (size_t li = 0; li < dec_.size(); ++li) {
+    const DecoderLayer& l = dec_[li];
+    l.attn_norm.forward(x.data(), rows, h.data());
+    l.q.forward(h.data(), rows, q.data());
+    // One pass over each weight for the whole batch, then the new keys/values go to each sequence's cache rows
+    // L0..L0+n-1.
+    float* kc = st.self_k[li].data();
+    float* vc = st.self_v[li].data();
+    l.k.forward(h.data(), rows, k_new.data());
+    l.v.forward(h.data(), rows, v_new.data());
+    for (int64_t s = 0; s < B; ++s) {
+      std::copy_n(k_new.data() + s * n * d, n * d, kc + (s * cap + L0) * d);
+      std::copy_n(v_new.data() + s * n * d, n * d, vc + (s * cap + L0) * d);
+    }
+    detail::attention(self, q.data(), kc, vc, ctx.data());
+    l.out.forward(ctx.data(), rows, proj.data());
+    detail::add_inplace(x.data(), proj.data(), rows * d);
+
+    l.cross_norm.forward(x.data(), rows, h.data());
+    l.cross_q.forward(h.data(), rows, q.data());
+    detail::attention(cross, q.data(), st.cross_k[li].data(), st.cross_v[li].data(), ctx.data());
+    l.cross_out.forward(ctx.data(), rows, proj.data());
+    detail::add_inplace(x.data(), proj.data(), rows * d);
+
+    l.mlp_norm.forward(x.data(), rows, h.data());
+    l.fc1.forward(h.data(), rows, mlp.data());
+    detail::gelu_inplace(mlp.data(), rows * ffn);
+    l.fc2.forward(mlp.data(), rows, proj.data());
+    detail::add_inplace(x.data(), proj.data(), rows * d);
+  }
+  // Logits of each sequence's last position only: final LayerNorm, then the tied embedding as projection.
+  std::vector<float> last(B * d);
+  for (int64_t s = 0; s < B; ++s)
+    std::copy_n(x.data() + (s * n + n - 1) * d, d, last.data() + s * d);
+  dec_norm_.forward(last.data(), B, h.data());
+  embed_.forward(h.data(), B, logits.data());
+  st.length = static_cast<int>(L0 + n);
+}
+
+void WhisperModelImpl::reorder(DecoderState& state, std::span<const int> src) const {
+  auto& st = static_cast<WhisperDecoderState&>(state);
+  if (src.empty()) throw InvalidArgument("reorder: the new batch must not be empty");
+  for (int s : src)
+    if (s < 0 || s >= st.batch)
+      throw InvalidArgument("reorder: source sequence " + std::to_string(s) + " outside the batch of " +
+                            std::to_string(st.batch));
+  const int64_t d = cfg_.n_text_state, cap = st.capacity, nb = static_cast<int64_t>(src.size());
+  bool identity = nb == st.batch;
+  for (int64_t i = 0; identity && i < nb; ++i) identity = src[i] == i;
+  if (identity) return;
+  // Only the filled rows [0, length) of each sequence are copied.
+  const int64_t used = static_cast<int64_t>(st.length) * d;
+  auto permute = [&](std::vector<float>& cache) {
+    std::vector<float> out(static_cast<size_t>(nb * cap * d));
+    for (int64_t i = 0; i < nb; ++i)
+      std::copy_n(cache.data() + src[i] * cap * d, used, out.data() + i * cap * d);
+    cache = std::move(out);
+  };
+  for (auto& c : st.self_k) permute(c);
+  for (auto& c : st.self_v) permute(c);
+  st.batch = static_cast<int>(nb);
+}
+
+}  // namespace
+
+std::string resolve_model_dir(const std::string& path_or_name) {
+  std::error_code ec;
+  if (fs::is_directory(path_or_name, ec)) return path_or_name;
+  std::vector<std::string> roots;
+  if (const char* env = std::getenv("QUASR_MODELS_DIR"); env && *env) roots.emplace_back(env);
+  roots.emplace_back(std::string(QUASR_SOURCE_DIR) + "/models");
+  const bool plain_name = std::regex_match(path_or_name, std::regex("[A-Za-z0-9][A-Za-z0-9._-]*"));
+  if (plain_name)
+    for (const auto& root : roots)
+      if (fs::is_directory(fs::path(root) / path_or_name, ec)) return (fs::path(root) / path_or_name).string();
+  std::vector<std::string> names;
+  for (const auto& root : roots)
+    for (const auto& e : fs::directory_iterator(root, ec))
+      if (e.is_directory() && (fs::exists(e.path() / "model.bin") || fs::exists(e.path() / "model.safetensors")))
+        names.push_back(e.path().filename().string());
+  std::sort(names.begin(), names.end());
+  names.erase(std::unique(names.begin(), names.end()), names.end());
+  std::string list;
+  for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
+  throw InvalidArgument("model '" + path_or_name + "' is neither a directory nor an installed model name (installed: " +
+                        (list.empty() ? "none" : list) + "; searched $QUASR_MODELS_DIR and " + roots.back() + ")");
+}
+
+std::unique_ptr<WhisperModel> WhisperModel::load(const std::string& path_or_name) {
+  return std::make_unique<WhisperModelImpl>(load_whisper_weights(resolve_model_dir(path_or_name)));
+}
+
+}  // namespace quasr::models

@@ -1,0 +1,120 @@
+#include "whisper_model_layers.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "quasr/core/error.h"
+#include "quasr/core/parallel.h"
+#include "quasr/kernels/gemm.h"
+
+namespace quasr::models::detail {
+
+Linear Linear::from(io::Tensor&& w, io::Tensor* b) {
+  QUASR_ASSERT(!w.shape.empty());
+  Linear l;
+  l.out = w.shape[0];
+  l.in = w.numel() / l.out;
+  l.weight = std::move(w.values);
+  if (b) {
+    QUASR_ASSERT(static_cast<int64_t>(b->values.size()) == l.out);
+    l.bias = std::move(b->values);
+  }
+  return l;
+}
+
+void Linear::forward(const float* x, int64_t rows, int64_t ldx, float* y, int64_t ldy) const {
+  kernels::sgemm(false, true, rows, out, in, 1.0f, x, ldx, weight.data(), in, 0.0f, y, ldy);
+  if (bias.empty()) return;
+  parallel_for(0, rows, 64, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      float* yr = y + r * ldy;
+      for (int64_t j = 0; j < out; ++j) yr[j] += bias[j];
+    }
+  });
+}
+
+LayerNorm LayerNorm::from(io::Tensor&& g, io::Tensor&& b) {
+  QUASR_ASSERT(g.values.size() == b.values.size());
+  return LayerNorm{std::move(g.values), std::move(b.values)};
+}
+
+void LayerNorm::forward(const float* x, int64_t rows, float* y) const {
+  const int64_t d = static_cast<int64_t>(gamma.size());
+  parallel_for(0, rows, 16, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const float* xr = x + r * d;
+      float* yr = y + r * d;
+      float mean = 0;
+      for (int64_t j = 0; j < d; ++j) mean += xr[j];
+      mean /= static_cast<float>(d);
+      float var = 0;
+      for (int64_t j = 0; j < d; ++j) var += (xr[j] - mean) * (xr[j] - mean);
+      var /= static_cast<float>(d);
+      const float inv = 1.0f / std::sqrt(var + 1e-5f);
+      for (int64_t j = 0; j < d; ++j) yr[j] = (xr[j] - mean) * inv * gamma[j] + beta[j];
+    }
+  });
+}
+
+void gelu_inplace(float* x, int64_t n) {
+  parallel_for(0, n, 4096, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) x[i] = 0.5f * x[i] * (1.0f + std::erf(x[i] * 0.70710678118654752f));
+  });
+}
+
+void add_inplace(float* y, const float* x, int64_t n) {
+  parallel_for(0, n, 16384, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) y[i] += x[i];
+  });
+}
+
+namespace {
+void softmax_row(float* s, int64_t n_valid, int64_t cols) {
+  float mx = s[0];
+  for (int64_t j = 1; j < n_valid; ++j) mx = std::max(mx, s[j]);
+  float sum = 0;
+  for (int64_t j = 0; j < n_valid; ++j) {
+    s[j] = std::exp(s[j] - mx);
+    sum += s[j];
+  }
+  const float inv = 1.0f / sum;
+  for (int64_t j = 0; j < n_valid; ++j) s[j] *= inv;
+  for (int64_t j = n_valid; j < cols; ++j) s[j] = 0.0f;
+}
+}  // namespace
+
+void softmax_rows(float* s, int64_t rows, int64_t cols, int64_t ld, const int64_t* valid) {
+  parallel_for(0, rows, 8, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) softmax_row(s + r * ld, valid ? valid[r] : cols, cols);
+  });
+}
+
+void attention(const AttentionShape& a, const float* q, const float* k, const float* v, float* out) {
+  // Query blocks bound the score buffer (block x nk) and give the pool enough tasks when there are few heads.
+  constexpr int64_t kBlock = 64;
+  const int64_t n_blocks = (a.nq + kBlock - 1) / kBlock;
+  const int64_t tasks = a.n_seq * a.n_heads * n_blocks;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(a.d_head));
+  parallel_for(0, tasks, 1, [&](int64_t t0, int64_t t1) {
+    std::vector<float> scores;
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t blk = t % n_blocks, h = (t / n_blocks) % a.n_heads, s = t / (n_blocks * a.n_heads);
+      const int64_t i0 = blk * kBlock, ni = std::min(kBlock, a.nq - i0);
+      // Keys a causal block can see: up to causal_offset + last query of the block.
+      const int64_t nk = a.causal_offset >= 0 ? std::min(a.nk, a.causal_offset + i0 + ni) : a.nk;
+      scores.resize(static_cast<size_t>(ni * nk));
+      const float* qs = q + s * a.q_seq_stride + i0 * a.ldq + h * a.d_head;
+      const float* ks = k + s * a.kv_seq_stride + h * a.d_head;
+      const float* vs = v + s * a.kv_seq_stride + h * a.d_head;
+      float* os = out + s * a.out_seq_stride + i0 * a.ldo + h * a.d_head;
+      kernels::sgemm(false, true, ni, nk, a.d_head, scale, qs, a.ldq, ks, a.ldk, 0.0f, scores.data(), nk);
+      for (int64_t i = 0; i < ni; ++i) {
+        const int64_t valid = a.causal_offset >= 0 ? std::min(nk, a.causal_offset + i0 + i + 1) : nk;
+        softmax_row(scores.data() + i * nk, valid, nk);
+      }
+      kernels::sgemm(false, false, ni, a.d_head, nk, 1.0f, scores.data(), nk, vs, a.ldk, 0.0f, os, a.ldo);
+    }
+  });
+}
+
+}  // namespace quasr::models::detail
