@@ -147,7 +147,8 @@ inline std::vector<std::string> shared_clips() {
       if (e.path().extension() == ".flac") mini.push_back(e.path().string());
   std::sort(mini.begin(), mini.end());
   for (size_t i = 0; i < mini.size() && i < 3; ++i) clips.push_back(mini[i]);
-  const std::string pocketsphinx = "/usr/share/pocketsphinx/test/data/librivox/sense_and_sensibility_01_austen_64kb-0870.wav";
+  const std::string pocketsphinx =
+      "/usr/share/pocketsphinx/test/data/librivox/sense_and_sensibility_01_austen_64kb-0870.wav";
   if (fs::exists(pocketsphinx)) clips.push_back(pocketsphinx);
   return clips;
 }

@@ -17,6 +17,10 @@
 #include "quasr/core/error.h"
 #include "reference.h"
 
+// libsndfile's Ogg reader leaks its vorbis_info when sf_open fails on a truncated Vorbis file (TruncatedFiles
+// triggers it); the leak is inside libsndfile, so LeakSanitizer is told to ignore that one allocation site.
+extern "C" const char* __lsan_default_suppressions() { return "leak:vorbis_info_init\n"; }
+
 namespace quasr::audio {
 namespace {
 
@@ -39,10 +43,10 @@ void expect_bit_identical_to_faster_whisper(const std::vector<std::string>& path
     const std::vector<float>& want = ref.inputs[i].samples;
     EXPECT_EQ(got.size(), want.size()) << paths[i];
     const int64_t at = first_difference(got, want);
-    EXPECT_EQ(at, -1) << paths[i] << ": first difference at sample " << at
-                      << (at >= 0 && size_t(at) < std::min(got.size(), want.size())
-                              ? " (" + std::to_string(got[at] * 32768) + " vs " + std::to_string(want[at] * 32768) + ")"
-                              : std::string());
+    std::string detail;
+    if (at >= 0 && size_t(at) < std::min(got.size(), want.size()))
+      detail = " (" + std::to_string(got[at] * 32768) + " vs " + std::to_string(want[at] * 32768) + ")";
+    EXPECT_EQ(at, -1) << paths[i] << ": first difference at sample " << at << detail;
   }
 }
 
@@ -230,7 +234,8 @@ TEST(AudioLoad, ReadsFlacOggMp3Opus) {
   expect_sine_preserved(dir.file("s.flac"), 2.0, 1000, 0.5, 0.002);
   write_sndfile(dir.file("s.ogg"), SF_FORMAT_OGG | SF_FORMAT_VORBIS, 44100, 2, sine);
   expect_sine_preserved(dir.file("s.ogg"), 2.0, 1000, 0.5, 0.02);
-  write_sndfile(dir.file("s.opus"), SF_FORMAT_OGG | SF_FORMAT_OPUS, 48000, 2, stereo_sine(48000, 2.0, 1000, 0.5f, 0.5f));
+  write_sndfile(dir.file("s.opus"), SF_FORMAT_OGG | SF_FORMAT_OPUS, 48000, 2,
+                stereo_sine(48000, 2.0, 1000, 0.5f, 0.5f));
   expect_sine_preserved(dir.file("s.opus"), 2.0, 1000, 0.5, 0.02);
   // MP3: libsndfile (>= 1.1) encodes with LAME and decodes with mpg123. The encoder/decoder delay is handled by the
   // LAME/Xing header, but allow a frame (1152 samples at 44.1 kHz, ~420 at 16 kHz) of length difference.
