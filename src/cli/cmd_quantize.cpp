@@ -7,6 +7,7 @@
 
 #include "commands.h"
 #include "quasr/core/error.h"
+#include "quasr/core/sha256.h"
 #include "quasr/io/file_util.h"
 #include "quasr/models/whisper_quantized.h"
 #include "quasr/quant/container.h"
@@ -45,7 +46,7 @@ void register_quantize(CLI::App& app) {
     const auto t0 = std::chrono::steady_clock::now();
     const auto quantized = models::quantize_whisper(w, plan);
     const std::string source = models::whisper_source_file(dir);
-    const std::string sha = quant::sha256_file(source);
+    const std::string sha = sha256_file_hex(source);
     models::save_whisper_quasr(a->output, w, quantized, recipe.text, sha);
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     std::printf("wrote %s: %zu quantized tensors, %ju bytes, source %s sha256 %s (%.1f s)\n", a->output.c_str(),

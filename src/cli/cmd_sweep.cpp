@@ -9,7 +9,7 @@
 #include "quasr/core/error.h"
 #include "quasr/eval/run.h"
 #include "quasr/models/whisper.h"
-#include "quasr/report/sha256.h"
+#include "quasr/core/sha256.h"
 #include "quasr/report/sweep.h"
 
 namespace fs = std::filesystem;
@@ -40,10 +40,10 @@ report::ProgressStyle parse_progress(const std::string& s) {
 
 // Content id of the model: its weights file (a .quasr container is itself the file).
 std::string model_identity(const std::string& model) {
-  if (fs::is_regular_file(model)) return report::sha256_file_hex(model);
+  if (fs::is_regular_file(model)) return sha256_file_hex(model);
   const fs::path dir = models::resolve_model_dir(model);
   for (const char* name : {"model.bin", "model.safetensors"})
-    if (fs::exists(dir / name)) return report::sha256_file_hex(dir / name);
+    if (fs::exists(dir / name)) return sha256_file_hex(dir / name);
   throw InvalidArgument("model " + model + ": no model.bin or model.safetensors in " + dir.string());
 }
 

@@ -5,7 +5,7 @@
 #include <sstream>
 
 #include "quasr/core/error.h"
-#include "quasr/report/sha256.h"
+#include "quasr/core/sha256.h"
 
 namespace quasr::report {
 namespace fs = std::filesystem;

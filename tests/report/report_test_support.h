@@ -7,7 +7,7 @@
 #include <sstream>
 #include <string>
 
-#include "quasr/report/sha256.h"
+#include "quasr/core/sha256.h"
 #include "quasr/report/sweep.h"
 
 namespace quasr::report::testing {

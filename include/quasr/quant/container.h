@@ -8,7 +8,7 @@
 //      quasr.revision    kContainerRevision (a reader rejects any other)
 //      quasr.tensors     JSON {NAME: {"spec": QuantSpec text, "shape": [..], "act": activation text,
 //                                     "tensor_scale": "%a" hex float (NVFP4)}} for every quantized tensor
-//      quasr.recipe      the recipe text; quasr.source_sha256: SHA-256 of the source model file
+//      quasr.recipe      the recipe text; quasr.source_sha256: SHA-256 of the source model file (core/sha256.h)
 //      plus any extra entries the writer is given (e.g. the model's config and tokenizer as text).
 // Written atomically (temp file + fsync + rename). Reading validates everything: the safetensors header (dtype,
 // offsets inside the file, no gaps or overlaps, data ending exactly at the end of the file, so a truncated file
@@ -40,9 +40,5 @@ struct Container {
 
 void write_container(const std::string& path, const Container& c);
 Container read_container(const std::string& path);
-
-// SHA-256 of a file's bytes, lowercase hex (FIPS 180-4), and of a buffer.
-std::string sha256_file(const std::string& path);
-std::string sha256_hex(const uint8_t* data, size_t size);
 
 }  // namespace quasr::quant

@@ -1,5 +1,5 @@
 #pragma once
-// SHA-256 (FIPS 180-4), written here so the report module needs no crypto library. Used for point identities,
+// SHA-256 (FIPS 180-4), written here so quasr needs no crypto library. Used for sweep point identities, source-model hashes in .quasr containers,
 // model/dataset content ids and the self-checksum of each point file; not for anything security-sensitive.
 #include <array>
 #include <cstdint>
@@ -8,7 +8,7 @@
 #include <string>
 #include <string_view>
 
-namespace quasr::report {
+namespace quasr {
 
 class Sha256 {
  public:
@@ -31,4 +31,4 @@ std::string sha256_hex(std::string_view bytes);
 // Streams the file; throws IoError naming it when it cannot be read.
 std::string sha256_file_hex(const std::filesystem::path& path);
 
-}  // namespace quasr::report
+}  // namespace quasr

@@ -1,5 +1,5 @@
 // SHA-256 per FIPS 180-4 section 6.2 (constants from section 4.2.2, initial hash from 5.3.3).
-#include "quasr/report/sha256.h"
+#include "quasr/core/sha256.h"
 
 #include <cstdio>
 #include <cstring>
@@ -9,7 +9,7 @@
 
 #include "quasr/core/error.h"
 
-namespace quasr::report {
+namespace quasr {
 namespace {
 
 constexpr uint32_t kRoundConstants[64] = {
@@ -120,4 +120,4 @@ std::string sha256_file_hex(const std::filesystem::path& path) {
   return h.finish_hex();
 }
 
-}  // namespace quasr::report
+}  // namespace quasr

@@ -8,11 +8,11 @@
 #include <random>
 
 #include "quasr/core/error.h"
-#include "quasr/report/sha256.h"
+#include "quasr/core/sha256.h"
 
-using quasr::report::Sha256;
-using quasr::report::sha256_file_hex;
-using quasr::report::sha256_hex;
+using quasr::Sha256;
+using quasr::sha256_file_hex;
+using quasr::sha256_hex;
 
 TEST(Sha256, FipsExampleVectors) {
   EXPECT_EQ(sha256_hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
