@@ -39,7 +39,10 @@ def utterances(root, limit, every):
 
 
 def run_measured(cmd):
-    """Runs cmd, returns (stdout, stderr, wall seconds, peak RSS MiB of that child, from wait4)."""
+    """Runs cmd, returns (stdout, stderr, wall seconds, peak RSS MiB, CPU seconds (user + sys) of that child).
+
+    CPU seconds come from wait4 like the peak RSS: on a shared machine they move less with other load than
+    wall time does, so both are reported."""
     import threading
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -56,12 +59,12 @@ def run_measured(cmd):
     out, err = chunks["out"].decode(), chunks["err"].decode()
     if proc.returncode != 0:
         sys.exit(f"command failed ({proc.returncode}): {' '.join(cmd[:8])} ...\n{err[-3000:]}")
-    return out, err, wall, usage.ru_maxrss / 1024.0
+    return out, err, wall, usage.ru_maxrss / 1024.0, usage.ru_utime + usage.ru_stime
 
 
 def run_quasr(binary, model, beam, threads, files):
     cmd = [binary, "transcribe", "--model", model, "--beam", str(beam), "--threads", str(threads), "-f", "json"] + files
-    out, err, wall, peak = run_measured(cmd)
+    out, err, wall, peak, cpu = run_measured(cmd)
     texts = {}
     for line in out.splitlines():
         if line.strip():
@@ -69,20 +72,20 @@ def run_quasr(binary, model, beam, threads, files):
             texts[d["file"]] = d["text"]
     decode_s = sum(float(m) for m in re.findall(r"\| total ([0-9.]+) ms", err)) / 1e3
     load_s = sum(float(m) for m in re.findall(r"timings: .*?: load ([0-9.]+) ms", err)) / 1e3
-    return texts, wall, decode_s - load_s, peak
+    return texts, wall, decode_s - load_s, peak, cpu
 
 
 def run_faster_whisper(python, model_dir, beam, threads, files, compute_type, list_file):
     Path(list_file).write_text("\n".join(files) + "\n")
     cmd = [python, str(ROOT / "scripts/ref_transcribe.py"), "--model", model_dir, "--beam", str(beam),
            "--threads", str(threads), "--compute-type", compute_type, "--file-list", list_file, "-"]
-    out, err, wall, peak = run_measured(cmd)
+    out, err, wall, peak, cpu = run_measured(cmd)
     texts, transcribe_s = {}, 0.0
     for line in out.splitlines():
         d = json.loads(line)
         texts[d["file"]] = d["text"]
         transcribe_s += d["wall_s"]
-    return texts, wall, transcribe_s, peak
+    return texts, wall, transcribe_s, peak, cpu
 
 
 def main():
@@ -109,8 +112,8 @@ def main():
     for model in args.models.split(","):
         model_dir = str(ROOT / "models" / model)
         for beam in [int(b) for b in args.beams.split(",")]:
-            q_texts, q_wall, q_tr, q_rss = run_quasr(args.quasr, model, beam, args.threads, files)
-            f_texts, f_wall, f_tr, f_rss = run_faster_whisper(sys.executable, model_dir, beam, args.threads, files,
+            q_texts, q_wall, q_tr, q_rss, q_cpu = run_quasr(args.quasr, model, beam, args.threads, files)
+            f_texts, f_wall, f_tr, f_rss, f_cpu = run_faster_whisper(sys.executable, model_dir, beam, args.threads, files,
                                                               "float32", list_file)
             qn = [norm(q_texts[f]) for f in files]
             fn = [norm(f_texts[f]) for f in files]
@@ -118,23 +121,27 @@ def main():
             row = dict(model=model, beam=beam, threads=args.threads, utterances=len(files),
                        identical_pct=100 * identical,
                        wer_quasr=100 * jiwer.wer(ref_norm, qn), wer_faster_whisper=100 * jiwer.wer(ref_norm, fn),
-                       quasr_wall_s=q_wall, quasr_transcribe_s=q_tr, quasr_peak_rss_mib=q_rss,
-                       fw_f32_wall_s=f_wall, fw_f32_transcribe_s=f_tr, fw_f32_peak_rss_mib=f_rss,
+                       quasr_wall_s=q_wall, quasr_transcribe_s=q_tr, quasr_peak_rss_mib=q_rss, quasr_cpu_s=q_cpu,
+                       fw_f32_wall_s=f_wall, fw_f32_transcribe_s=f_tr, fw_f32_peak_rss_mib=f_rss, fw_f32_cpu_s=f_cpu,
                        differing=[dict(file=Path(f).stem, quasr=a, faster_whisper=b)
                                   for f, a, b in zip(files, qn, fn) if a != b])
             if args.int8_timing and beam == 1:
-                _, i_wall, i_tr, i_rss = run_faster_whisper(sys.executable, model_dir, beam, args.threads, files,
+                _, i_wall, i_tr, i_rss, i_cpu = run_faster_whisper(sys.executable, model_dir, beam, args.threads, files,
                                                             "int8", list_file)
-                row.update(fw_int8_wall_s=i_wall, fw_int8_transcribe_s=i_tr, fw_int8_peak_rss_mib=i_rss)
+                row.update(fw_int8_wall_s=i_wall, fw_int8_transcribe_s=i_tr, fw_int8_peak_rss_mib=i_rss, fw_int8_cpu_s=i_cpu)
             results.append(row)
             print(f"{model} beam {beam}: identical {row['identical_pct']:.1f}% | WER quasr {row['wer_quasr']:.2f}% "
                   f"vs faster-whisper {row['wer_faster_whisper']:.2f}% | wall quasr {q_wall:.1f} s "
                   f"(transcribe {q_tr:.1f} s) vs fw-f32 {f_wall:.1f} s (transcribe {f_tr:.1f} s)"
                   + (f" vs fw-int8 {row['fw_int8_wall_s']:.1f} s (transcribe {row['fw_int8_transcribe_s']:.1f} s)"
                      if "fw_int8_wall_s" in row else "")
+                  + f" | CPU s quasr {q_cpu:.0f} vs fw-f32 {f_cpu:.0f}"
+                  + (f" vs fw-int8 {row['fw_int8_cpu_s']:.0f}" if "fw_int8_cpu_s" in row else "")
                   + f" | peak RSS quasr {q_rss:.0f} MiB, fw {f_rss:.0f} MiB", flush=True)
-    if args.out:
-        Path(args.out).write_text(json.dumps(results, indent=1, ensure_ascii=False))
+            if args.out:  # after every row, so an interrupted run keeps what it finished
+                tmp = Path(args.out + ".tmp")
+                tmp.write_text(json.dumps(results, indent=1, ensure_ascii=False))
+                tmp.replace(args.out)
 
 
 if __name__ == "__main__":
