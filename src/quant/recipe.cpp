@@ -126,6 +126,57 @@ Selector parse_selector(Piece p) {
   fail(p.column, t, "unknown selector; selectors are encoder, decoder, encoder.layers[A-B], role=GLOB, name=GLOB");
 }
 
+constexpr const char* kPtqKeys =
+    "calib, calibrator, smooth, algo, gptq-damp, gptq-block, act-order, rotate, auto-bits, sens";
+
+bool is_ptq_key(std::string_view key) {
+  for (std::string_view k : {"calib", "calibrator", "smooth", "algo", "gptq-damp", "gptq-block", "act-order",
+                             "rotate", "auto-bits", "sens"})
+    if (key == k) return true;
+  return false;
+}
+
+double parse_number(Piece value, double lo, double hi, const std::string& what) {
+  const std::string text(value.text);
+  char* end = nullptr;
+  const double v = std::strtod(text.c_str(), &end);
+  if (end != text.c_str() + text.size() || !std::isfinite(v) || v < lo || v > hi)
+    fail(value.column, value.text, what);
+  return v;
+}
+
+void apply_ptq_setting(PtqSettings& p, std::string_view key, Piece value) {
+  const std::string v(value.text);
+  if (key == "calib") {
+    p.calib = v;
+  } else if (key == "calibrator") {
+    if (v != "max" && v != "mse" && v != "kl" && v.rfind("percentile:", 0) != 0)
+      fail(value.column, value.text, "calibrator is max, percentile:P (e.g. percentile:99.99), mse or kl");
+    if (v.rfind("percentile:", 0) == 0)
+      parse_number({value.text.substr(11), value.column + 11}, 50.0, 100.0, "percentile must be in [50, 100]");
+    p.calibrator = v;
+  } else if (key == "smooth") {
+    p.smooth = static_cast<float>(parse_number(value, 0.0, 1.0, "smooth (SmoothQuant alpha) must be in [0, 1]"));
+  } else if (key == "algo") {
+    if (v != "rtn" && v != "gptq" && v != "awq") fail(value.column, value.text, "algo is rtn, gptq or awq");
+    p.algo = v;
+  } else if (key == "gptq-damp") {
+    p.gptq_damp = static_cast<float>(parse_number(value, 0.0, 1.0, "gptq-damp must be in [0, 1]"));
+  } else if (key == "gptq-block") {
+    p.gptq_block = static_cast<int>(parse_number(value, 1.0, 65536.0, "gptq-block must be an integer in [1, 65536]"));
+    if (p.gptq_block != std::stod(v)) fail(value.column, value.text, "gptq-block must be an integer");
+  } else if (key == "act-order") {
+    p.act_order = parse_switch(value, key);
+  } else if (key == "rotate") {
+    if (v != "hadamard" && v != "none") fail(value.column, value.text, "rotate is hadamard or none");
+    p.rotate = v == "none" ? "" : v;
+  } else if (key == "auto-bits") {
+    p.auto_bits = static_cast<float>(parse_number(value, 1.0, 32.0, "auto-bits must be in [1, 32] bits/weight"));
+  } else if (key == "sens") {
+    p.sensitivity = v;
+  }
+}
+
 // Applies the settings of one clause. `global` clauses may hold presets and switches; rule clauses only w=, a=,
 // skip.
 void apply_settings(Recipe& r, Rule* rule, Piece settings) {
@@ -167,8 +218,11 @@ void apply_settings(Recipe& r, Rule* rule, Piece settings) {
       if (key == "conv") r.conv = parse_switch(value, key);
       if (key == "embed") r.embed = parse_switch(value, key);
       if (key == "kv") r.kv = parse_kv_precision(value.text, value.column);
+    } else if (is_ptq_key(key)) {
+      if (rule) fail(s.column, s.text, std::string(key) + "= applies to the whole model, not to a rule");
+      apply_ptq_setting(r.ptq, key, value);
     } else {
-      fail(s.column, key, "unknown key; keys are w, a, conv, embed, kv");
+      fail(s.column, key, "unknown key; keys are w, a, conv, embed, kv, " + std::string(kPtqKeys));
     }
   }
 }
@@ -250,8 +304,8 @@ ActivationQuant parse_activation(std::string_view text, int column) {
       fail(column + static_cast<int>(dash) + 8, v, "static scale must be a positive finite number");
     a.static_scale = s;
   } else if (mode == "static") {
-    fail(column + static_cast<int>(dash) + 1, mode,
-         "a static activation scale must be given (FMT-static:SCALE) until calibration supplies it");
+    a.mode = ActivationQuant::Mode::kStatic;
+    a.static_scale = 0.0f;  // from calibration: resolve_plan requires calib= and calibrator=
   } else {
     fail(column + static_cast<int>(dash) + 1, mode, "activation mode must be dyn-token, dyn-tensor or static:SCALE");
   }
@@ -266,6 +320,7 @@ std::string activation_text(const ActivationQuant& a) {
     case M::kDynamicPerToken: return f + "-dyn-token";
     case M::kDynamicPerTensor: return f + "-dyn-tensor";
     case M::kStatic: {
+      if (a.static_scale == 0.0f) return f + "-static";  // scale from calibration
       char buf[64];  // shortest text that reads back as the same float
       const auto res = std::to_chars(buf, buf + sizeof buf, a.static_scale);
       return f + "-static:" + std::string(buf, res.ptr);
@@ -377,10 +432,25 @@ Recipe Recipe::from_argument(const std::string& arg) {
   }
 }
 
+// The post-training settings that need each other (docs/ptq.md).
+void check_ptq_settings(const Recipe& recipe) {
+  const PtqSettings& p = recipe.ptq;
+  auto need = [&](bool ok, const std::string& what) {
+    if (!ok) throw InvalidArgument("recipe: " + what);
+  };
+  need(p.calibrator.empty() || !p.calib.empty(), "calibrator=" + p.calibrator + " needs calib=FILE (quasr calibrate)");
+  need(!p.smooth || !p.calib.empty(), "smooth= needs calib=FILE (quasr calibrate)");
+  need(p.algo == "rtn" || !p.calib.empty(), "algo=" + p.algo + " needs calib=FILE (quasr calibrate)");
+  need(!p.auto_bits || !p.sensitivity.empty(), "auto-bits= needs sens=FILE (quasr sensitivity)");
+  // Until the algorithms land in the quantization pipeline, refuse rather than silently ignore them.
+  need(!p.any(), "post-training settings (" + recipe.text + ") are not implemented yet");
+}
+
 std::vector<PlanEntry> resolve_plan(const Recipe& recipe, std::span<const TensorInfo> tensors) {
   if (recipe.kv != KvPrecision::kFp32)
     throw InvalidArgument(std::string("kv=") + kv_precision_name(recipe.kv) +
                           " is not implemented yet; supported KV cache precision: fp32");
+  check_ptq_settings(recipe);
   // Every rule must select something: a typo in a role or name would otherwise silently do nothing.
   for (const Rule& rule : recipe.rules) {
     bool any = false;
@@ -416,6 +486,10 @@ std::vector<PlanEntry> resolve_plan(const Recipe& recipe, std::span<const Tensor
         if (rule.act) act = *rule.act;
       }
     e.quantized = enabled && spec.has_value();
+    if (e.quantized && act.mode == ActivationQuant::Mode::kStatic && act.static_scale == 0.0f &&
+        recipe.ptq.calibrator.empty())
+      throw InvalidArgument("recipe: " + t.name + " has a=" + activation_text(act) +
+                            " without a scale: give FMT-static:SCALE or calib=FILE,calibrator=max|percentile:P|mse|kl");
     if (e.quantized) {
       e.weight = *spec;
       e.act = act;

@@ -105,10 +105,31 @@ TEST(Recipe, ErrorsPointAtTheOffendingToken) {
   EXPECT_NE(error_of("w8a8;decoder: kv=int8").find("column 15"), std::string::npos) << error_of("w8a8;decoder: kv=int8");
   EXPECT_NE(error_of("w=int8,a=int2-dyn-token").find("supported: int8, int4, fp8_e4m3"), std::string::npos)
       << error_of("w=int8,a=int2-dyn-token");
-  EXPECT_NE(error_of("w=int8,a=int8-static").find("static activation scale must be given"), std::string::npos);
+  EXPECT_NE(resolve_error("w=int8,a=int8-static").find("without a scale"), std::string::npos)
+      << resolve_error("w=int8,a=int8-static");
   EXPECT_NE(error_of("skip").find("skip needs a selector"), std::string::npos);
   EXPECT_NE(error_of("").find("empty recipe"), std::string::npos);
   EXPECT_NE(error_of("w8a8,,kv=fp32").find("column 6"), std::string::npos) << error_of("w8a8,,kv=fp32");
+}
+
+TEST(Recipe, PostTrainingSettingsParseAndTheirErrorsPointAtTheToken) {
+  const Recipe r = Recipe::parse("w=int4:g128,algo=gptq,calib=c.qcal,gptq-damp=0.02,gptq-block=64,act-order=on");
+  EXPECT_EQ(r.ptq.algo, "gptq");
+  EXPECT_EQ(r.ptq.calib, "c.qcal");
+  EXPECT_FLOAT_EQ(r.ptq.gptq_damp, 0.02f);
+  EXPECT_EQ(r.ptq.gptq_block, 64);
+  EXPECT_TRUE(r.ptq.act_order);
+  const Recipe s = Recipe::parse("w8a8,smooth=0.5,calib=x,calibrator=percentile:99.9,rotate=hadamard");
+  EXPECT_FLOAT_EQ(*s.ptq.smooth, 0.5f);
+  EXPECT_EQ(s.ptq.calibrator, "percentile:99.9");
+  EXPECT_EQ(s.ptq.rotate, "hadamard");
+  EXPECT_NE(error_of("w8a8,smooth=1.5").find("column 13, at '1.5'"), std::string::npos) << error_of("w8a8,smooth=1.5");
+  EXPECT_NE(error_of("w8a8,algo=gtpq").find("column 11, at 'gtpq'"), std::string::npos) << error_of("w8a8,algo=gtpq");
+  EXPECT_NE(error_of("w8a8,calibrator=entropy").find("at 'entropy'"), std::string::npos);
+  EXPECT_NE(error_of("w8a8;decoder: algo=gptq").find("not to a rule"), std::string::npos);
+  EXPECT_NE(resolve_error("w=int4:g128,algo=gptq").find("needs calib=FILE"), std::string::npos)
+      << resolve_error("w=int4:g128,algo=gptq");
+  EXPECT_NE(resolve_error("w=int4:g128,auto-bits=4.5").find("needs sens=FILE"), std::string::npos);
 }
 
 TEST(Recipe, FileSyntaxIsTheSameWithCommentsAndLines) {

@@ -21,8 +21,8 @@
 
 namespace quasr::quant {
 
-// Activation treatment text: "none" | FMT-dyn-token | FMT-dyn-tensor | FMT-static:SCALE, FMT in int8, int4,
-// fp8_e4m3 (alias fp8). `column` (1-based) is where the text starts in the recipe, for error messages.
+// Activation treatment text: "none" | FMT-dyn-token | FMT-dyn-tensor | FMT-static:SCALE | FMT-static (scale 0:
+// filled from calibration, see PtqSettings::calibrator), FMT in int8, int4, fp8_e4m3 (alias fp8). `column` (1-based) is where the text starts in the recipe, for error messages.
 kernels::ActivationQuant parse_activation(std::string_view text, int column = 0);
 std::string activation_text(const kernels::ActivationQuant& a);
 // The activation formats the simulation and the kernels quantize to.
@@ -50,6 +50,22 @@ struct Rule {
   std::string text;                               // the clause as written (for --dry-run)
 };
 
+// Post-training algorithms (issue 6, docs/ptq.md). Statistics come from a calibration file written by
+// `quasr calibrate` over calibration audio (never the evaluation set).
+struct PtqSettings {
+  std::string calib;                // calib=FILE: calibration statistics (quant/calibration.h)
+  std::string calibrator;           // calibrator=max|percentile:P|mse|kl: static activation scales; "" = none
+  std::optional<float> smooth;      // smooth=ALPHA in [0, 1]: SmoothQuant migration strength
+  std::string algo = "rtn";         // algo=rtn|gptq|awq: how weights are rounded
+  float gptq_damp = 0.01f;          // gptq-damp=F: dampening, a fraction of the Hessian's mean diagonal
+  int gptq_block = 128;             // gptq-block=N: columns updated together
+  bool act_order = false;           // act-order=on|off: GPTQ quantizes columns in order of decreasing Hessian
+  std::string rotate;               // rotate=hadamard: block-Hadamard rotation of Linear inputs; "" = none
+  std::optional<float> auto_bits;   // auto-bits=B: per-layer formats chosen to average B bits/weight
+  std::string sensitivity;          // sens=FILE: layer sensitivities (`quasr sensitivity`) that auto-bits uses
+  bool any() const { return !calib.empty() || smooth || algo != "rtn" || !rotate.empty() || auto_bits; }
+};
+
 struct Recipe {
   std::string text;  // as given (stored in containers)
   // Global scheme (clause without selector): weight spec (nullopt = weights stay FP32) and activations.
@@ -58,6 +74,7 @@ struct Recipe {
   bool conv = false;   // conv stem (conv1, conv2) quantized
   bool embed = false;  // token embedding, which in Whisper is also the (tied) output projection
   KvPrecision kv = KvPrecision::kFp32;
+  PtqSettings ptq;
   std::vector<Rule> rules;
 
   static Recipe parse(std::string_view text);
