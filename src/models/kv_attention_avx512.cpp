@@ -2,6 +2,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include <immintrin.h>
+
 #include "kv_kernels.h"
 
 namespace quasr::models::detail::avx512 {

@@ -222,54 +222,44 @@ void attention_cached(const AttentionShape& a, const float* q, const KvCache& k,
       scores.resize(static_cast<size_t>(ni * nk));
       const float* qs = q + s * a.q_seq_stride + i0 * a.ldq + h * dh;
       float* os = out + s * a.out_seq_stride + i0 * a.ldo + h * dh;
-      // scores[i][j] = q_i . k_j / sqrt(dh): each key row is decoded once for all queries of the block (FP8
-      // through the formats module's code table: a gather does not vectorize, a dot over decoded floats does),
-      // its scale applied to the dot product.
+      // A stored row (key or value), decoded once into `decoded` for all queries of the block: FP16 and INT8 by
+      // the ISA's row kernels, FP8 through the formats module's code table. Returns the row's scale (1 for FP16).
+      auto decode = [&](const KvCache& c, int64_t row) -> float {
+        const int64_t off = row * w + h * dh;
+        switch (p) {
+          case KvPrecision::kFp16: kern.decode_f16(c.f16() + off, decoded.data(), dh); return 1.0f;
+          case KvPrecision::kInt8:
+            kern.decode_i8(reinterpret_cast<const int8_t*>(c.codes()) + off, decoded.data(), dh);
+            return c.scales()[row * nh + h];
+          case KvPrecision::kFp8:
+            for (int64_t x = 0; x < dh; ++x) decoded[x] = e4m3[c.codes()[off + x]];
+            return c.scales()[row * nh + h];
+          case KvPrecision::kFp32: break;
+        }
+        return 0.0f;
+      };
       auto valid_keys = [&](int64_t i) {
         return a.causal_offset >= 0 ? std::min(nk, a.causal_offset + i0 + i + 1) : nk;
       };
+      // scores[i][j] = q_i . k_j / sqrt(dh), the row's scale applied to the dot product.
       for (int64_t j = 0; j < nk; ++j) {
-        const int64_t row = row0 + j, off = row * w + h * dh;
-        const float sj = p == KvPrecision::kFp16 ? softmax_scale : softmax_scale * k.scales()[row * nh + h];
-        if (p == KvPrecision::kFp8)
-          for (int64_t c = 0; c < dh; ++c) decoded[c] = e4m3[k.codes()[off + c]];
-        for (int64_t i = 0; i < ni; ++i) {
-          if (j >= valid_keys(i)) continue;
-          const float* qi = qs + i * a.ldq;
-          float d = 0.0f;
-          switch (p) {
-            case KvPrecision::kFp16: d = kern.dot_f16(qi, k.f16() + off, dh); break;
-            case KvPrecision::kInt8: d = kern.dot_i8(qi, reinterpret_cast<const int8_t*>(k.codes()) + off, dh); break;
-            case KvPrecision::kFp8: d = kern.dot_f32(qi, decoded.data(), dh); break;
-            case KvPrecision::kFp32: break;
-          }
-          scores[i * nk + j] = sj * d;
-        }
+        const float sj = softmax_scale * decode(k, row0 + j);
+        for (int64_t i = 0; i < ni; ++i)
+          if (j < valid_keys(i)) scores[i * nk + j] = sj * kern.dot_f32(qs + i * a.ldq, decoded.data(), dh);
       }
       for (int64_t i = 0; i < ni; ++i) {
         const int64_t valid = valid_keys(i);
         math_kernels().softmax(scores.data() + i * nk, valid);
         std::fill(scores.data() + i * nk + valid, scores.data() + (i + 1) * nk, 0.0f);
       }
-      // out_i = sum_j p_ij v_j: each value row is decoded once and added to every query's output.
+      // out_i = sum_j p_ij v_j: each value row is decoded once and added to every query's output with weight
+      // p_ij times its scale.
       for (int64_t i = 0; i < ni; ++i) std::fill_n(os + i * a.ldo, dh, 0.0f);
       for (int64_t j = 0; j < nk; ++j) {
-        const int64_t off = (row0 + j) * w + h * dh;
-        const float sj = p == KvPrecision::kFp16 ? 1.0f : v.scales()[(row0 + j) * nh + h];
-        if (p == KvPrecision::kFp8)
-          for (int64_t c = 0; c < dh; ++c) decoded[c] = e4m3[v.codes()[off + c]];
+        const float sj = decode(v, row0 + j);
         for (int64_t i = 0; i < ni; ++i) {
           const float pij = scores[i * nk + j];
-          if (pij == 0.0f) continue;  // masked (or underflowed) keys add nothing
-          float* oi = os + i * a.ldo;
-          switch (p) {
-            case KvPrecision::kFp16: kern.axpy_f16(pij, v.f16() + off, oi, dh); break;
-            case KvPrecision::kInt8:
-              kern.axpy_i8(pij * sj, reinterpret_cast<const int8_t*>(v.codes()) + off, oi, dh);
-              break;
-            case KvPrecision::kFp8: kern.axpy_f32(pij * sj, decoded.data(), oi, dh); break;
-            case KvPrecision::kFp32: break;
-          }
+          if (pij != 0.0f) kern.axpy_f32(pij * sj, decoded.data(), os + i * a.ldo, dh);  // 0: masked key
         }
       }
     }

@@ -8,11 +8,9 @@ namespace quasr::models::detail {
 
 struct KvKernels {
   float (*dot_f32)(const float* q, const float* x, int64_t n);
-  float (*dot_f16)(const float* q, const uint16_t* x, int64_t n);  // x: IEEE half bits
-  float (*dot_i8)(const float* q, const int8_t* x, int64_t n);
   void (*axpy_f32)(float w, const float* x, float* y, int64_t n);  // y += w x
-  void (*axpy_f16)(float w, const uint16_t* x, float* y, int64_t n);
-  void (*axpy_i8)(float w, const int8_t* x, float* y, int64_t n);
+  void (*decode_f16)(const uint16_t* x, float* out, int64_t n);    // IEEE half bits -> float, exact
+  void (*decode_i8)(const int8_t* x, float* out, int64_t n);       // codes -> float (scale applied by the caller)
 };
 // The kernels for quasr::best_isa() (QUASR_ISA caps it).
 const KvKernels& kv_kernels();
