@@ -1,6 +1,7 @@
 // The calibration file (quant/calibration.h): safetensors with one group of tensors per distinct Linear input and
 // the description in the metadata key "quasr.calibration" (JSON). Layout, revision 1:
-//   tensors  "<group>:channel_max_abs" F32 [k], "<group>:channel_sum_abs" F64 [k], "<group>:xtx" F64 [k, k],
+//   tensors  "<group>:channel_max_abs" F32 [k], "<group>:channel_sum_abs" F64 [k],
+//            "<group>:xtx_upper" F64 [k (k + 1) / 2] (X^T X is symmetric: its upper triangle, row by row),
 //            "<group>:samples" F32 [n_samples, k], "<group>:channel_hist_max" F32 [k],
 //            "<group>:channel_hist" U64 [k, hist_bins]
 //   metadata {"format_revision": 1, "model_sha256", "data", "utterances",
@@ -79,7 +80,15 @@ void Calibration::save(const std::string& path) const {
       throw InvalidArgument("calibration: statistics of " + name + " have inconsistent sizes");
     tensors[name + ":channel_max_abs"] = raw("F32", {s.k}, s.channel_max_abs);
     tensors[name + ":channel_sum_abs"] = raw("F64", {s.k}, s.channel_sum_abs);
-    tensors[name + ":xtx"] = raw("F64", {s.k, s.k}, s.xtx);
+    std::vector<double> upper;
+    upper.reserve(k * (k + 1) / 2);
+    for (size_t i = 0; i < k; ++i)
+      for (size_t j = i; j < k; ++j) {
+        if (s.xtx[i * k + j] != s.xtx[j * k + i])
+          throw InvalidArgument("calibration: X^T X of " + name + " is not symmetric");
+        upper.push_back(s.xtx[i * k + j]);
+      }
+    tensors[name + ":xtx_upper"] = raw("F64", {s.k * (s.k + 1) / 2}, upper);
     tensors[name + ":samples"] = raw("F32", {s.n_samples, s.k}, s.samples);
     tensors[name + ":channel_hist_max"] = raw("F32", {s.k}, s.channel_hist_max);
     tensors[name + ":channel_hist"] = raw("U64", {s.k, int64_t{s.hist_bins}}, s.channel_hist);
@@ -155,7 +164,11 @@ Calibration Calibration::load(const std::string& path) {
       };
       take("channel_max_abs", "F32", {s.k}, s.channel_max_abs);
       take("channel_sum_abs", "F64", {s.k}, s.channel_sum_abs);
-      take("xtx", "F64", {s.k, s.k}, s.xtx);
+      std::vector<double> upper;
+      take("xtx_upper", "F64", {s.k * (s.k + 1) / 2}, upper);
+      s.xtx.assign(static_cast<size_t>(s.k * s.k), 0.0);
+      for (int64_t i = 0, u = 0; i < s.k; ++i)
+        for (int64_t j = i; j < s.k; ++j, ++u) s.xtx[i * s.k + j] = s.xtx[j * s.k + i] = upper[u];
       take("samples", "F32", {s.n_samples, s.k}, s.samples);
       take("channel_hist_max", "F32", {s.k}, s.channel_hist_max);
       take("channel_hist", "U64", {s.k, int64_t{s.hist_bins}}, s.channel_hist);

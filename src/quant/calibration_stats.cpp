@@ -92,11 +92,14 @@ void InputStatsAccumulator::flush() {
   for (int64_t j = 0; j < k; ++j) finite = finite && !bad[j];
   if (!finite) throw InvalidArgument("calibration: the input has a non-finite value (NaN or infinity)");
 
-  // X^T X of the chunk in FP32 (sgemm is bit-identical for any thread count), summed in double.
+  // X^T X of the chunk in FP32 (sgemm is bit-identical for any thread count), summed in double. The upper triangle
+  // is mirrored so the sum is exactly symmetric (sgemm's tiles need not round (i, j) and (j, i) alike), which lets the
+  // file store one triangle.
   std::vector<float> chunk(static_cast<size_t>(k * k));
   kernels::sgemm(true, false, k, k, n, 1.0f, x, k, x, k, 0.0f, chunk.data(), k);
-  parallel_for(0, k * k, 1 << 14, [&](int64_t i0, int64_t i1) {
-    for (int64_t i = i0; i < i1; ++i) s_.xtx[i] += chunk[i];
+  parallel_for(0, k, 16, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i)
+      for (int64_t j = 0; j < k; ++j) s_.xtx[i * k + j] += i <= j ? chunk[i * k + j] : chunk[j * k + i];
   });
 
   // Reservoir sampling (algorithm R) over rows in arrival order.

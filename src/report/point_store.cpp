@@ -6,6 +6,7 @@
 
 #include "quasr/core/error.h"
 #include "quasr/core/sha256.h"
+#include "quasr/quant/recipe.h"
 
 namespace quasr::report {
 namespace fs = std::filesystem;
@@ -22,6 +23,18 @@ void hash_field(Sha256& h, const std::string& field) {
   h.update(std::to_string(field.size()));
   h.update(":");
   h.update(field);
+}
+
+// The files a recipe names (calib=FILE, sens=FILE). A recipe that does not parse names none (running it fails).
+std::vector<std::string> recipe_files(const std::string& recipe) {
+  std::vector<std::string> files;
+  try {
+    const quant::Recipe r = quant::Recipe::parse(recipe);
+    for (const std::string* f : {&r.ptq.calib, &r.ptq.sensitivity})
+      if (!f->empty()) files.push_back(*f);
+  } catch (const Error&) {
+  }
+  return files;
 }
 
 std::string content_checksum(const json& without_checksum) { return sha256_hex(without_checksum.dump()); }
@@ -73,6 +86,12 @@ std::string point_hash(const SweepContext& c, const std::string& recipe) {
   hash_field(h, "quasr-point-v1");
   hash_field(h, c.model_id);
   hash_field(h, recipe);
+  // The contents of files the recipe names are part of its identity, so a recalibrated file never reuses points
+  // measured with the old one (recipes without files hash as before).
+  for (const std::string& f : recipe_files(recipe)) {
+    std::error_code ec;
+    hash_field(h, fs::is_regular_file(f, ec) ? sha256_file_hex(f) : "missing file " + f);
+  }
   hash_field(h, c.dataset_id);
   hash_field(h, c.decode_options);
   hash_field(h, c.quasr_version);

@@ -72,6 +72,7 @@ TEST(CalibrationStats, MatchDirectDoublePrecisionComputation) {
       }
       // FP32 sums over chunks of <= ~1200 rows: relative error well below 1e-5 of sum |x_i x_j|.
       EXPECT_NEAR(s.xtx[i * k + j], xtx, 1e-5 * bound) << i << "," << j;
+      EXPECT_EQ(s.xtx[i * k + j], s.xtx[j * k + i]);  // exactly symmetric
     }
     // Histogram: counts sum to the rows; against a direct histogram over the final range, cumulative counts differ
     // only by values sitting exactly on a bin edge (the max of the chunk that set the range is the top edge).
