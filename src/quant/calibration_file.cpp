@@ -60,6 +60,13 @@ const InputStats& Calibration::at(std::string_view weight_name) const {
   return it->second;
 }
 
+void Calibration::check_model(const std::string& source_sha256, const std::string& source) const {
+  if (model_sha256 != source_sha256)
+    throw InvalidArgument(source + " was made on the model with weights " + model_sha256.substr(0, 12) +
+                          "..., not on this one (" + source_sha256.substr(0, 12) +
+                          "...): recalibrate with quasr calibrate --model <this model>");
+}
+
 void Calibration::save(const std::string& path) const {
   std::map<std::string, io::RawTensor, std::less<>> tensors;
   nlohmann::json groups = nlohmann::json::object(), names = nlohmann::json::object();

@@ -81,6 +81,8 @@ TEST(CalibrationFile, RoundTripIsExactAndSharedInputsAreStoredOnce) {
   const std::string again = tmp("roundtrip2.safetensors");
   r.save(again);
   EXPECT_EQ(io::read_file_bytes(path), io::read_file_bytes(again));
+  EXPECT_NO_THROW(r.check_model(std::string(64, 'a')));
+  EXPECT_THROW(r.check_model(std::string(64, 'b'), path), InvalidArgument);
   try {
     r.at("model.decoder.layers.0.fc1.weight");
     FAIL();

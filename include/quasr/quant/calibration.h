@@ -81,6 +81,9 @@ struct Calibration {
   std::map<std::string, InputStats, std::less<>> inputs;
 
   const InputStats& at(std::string_view weight_name) const;  // throws InvalidArgument naming the tensor
+  // Throws InvalidArgument when the calibration was made on another model than the one whose source weights file
+  // hashes to `source_sha256` (models::whisper_source_file); `source` names the calibration in the message.
+  void check_model(const std::string& source_sha256, const std::string& source = "calibration") const;
   // Atomic write (temp file + rename) of a safetensors file with JSON metadata; load validates sizes, dtypes,
   // counts and metadata and rejects truncated or corrupt files with an IoError naming the file and the problem.
   void save(const std::string& path) const;
