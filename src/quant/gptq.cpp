@@ -17,7 +17,9 @@
 #include <string>
 #include <vector>
 
+#include "gptq_linalg.h"
 #include "ptq_common.h"
+#include "quasr/core/cpu_features.h"
 #include "quasr/core/error.h"
 #include "quasr/core/parallel.h"
 #include "quasr/formats/block_codec.h"
@@ -31,97 +33,23 @@ using formats::BlockCodec;
 using formats::BlockScale;
 using formats::GranularityKind;
 
-constexpr int64_t kCholeskyPanel = 64;  // columns per panel of the blocked Cholesky
-constexpr int64_t kInverseColumns = 8;  // columns of L^-1 computed together (shares each row of L)
 constexpr int64_t kRowsPerTask = 32;
 
-// In-place lower Cholesky factor of the symmetric matrix a ([k][k] row-major; the lower triangle is read and
-// overwritten, the upper one is left alone). Right-looking, by panels. Returns -1 on success, else the first
-// column whose pivot is not positive (the matrix is not positive definite).
+// The factorisation kernels of the best ISA this machine has (gptq_linalg.inc).
 int64_t cholesky_lower(std::vector<double>& a, int64_t k) {
-  std::vector<double> panel_t;
-  for (int64_t p0 = 0; p0 < k; p0 += kCholeskyPanel) {
-    const int64_t p1 = std::min(k, p0 + kCholeskyPanel);
-    // Diagonal block (its entries already carry every update from the panels on the left).
-    for (int64_t j = p0; j < p1; ++j) {
-      double* rj = &a[j * k];
-      double d = rj[j];
-      for (int64_t t = p0; t < j; ++t) d -= rj[t] * rj[t];
-      if (!(d > 0) || !std::isfinite(d)) return j;
-      d = std::sqrt(d);
-      rj[j] = d;
-      for (int64_t i = j + 1; i < p1; ++i) {
-        double* ri = &a[i * k];
-        double s = ri[j];
-        for (int64_t t = p0; t < j; ++t) s -= ri[t] * rj[t];
-        ri[j] = s / d;
-      }
-    }
-    if (p1 == k) break;
-    // Panel below the diagonal block: each row solves against the block's factor.
-    parallel_for(p1, k, kRowsPerTask, [&](int64_t i0, int64_t i1) {
-      for (int64_t i = i0; i < i1; ++i) {
-        double* ri = &a[i * k];
-        for (int64_t j = p0; j < p1; ++j) {
-          const double* rj = &a[j * k];
-          double s = ri[j];
-          for (int64_t t = p0; t < j; ++t) s -= ri[t] * rj[t];
-          ri[j] = s / rj[j];
-        }
-      }
-    });
-    // Trailing lower triangle: a[i][j] -= sum_t L[i][t] L[j][t]. The panel is transposed first so the inner loop
-    // runs along a row of `a` (an axpy the compiler vectorises without reassociating a sum).
-    const int64_t w = p1 - p0, m = k - p1;
-    panel_t.resize(static_cast<size_t>(w * m));
-    for (int64_t i = 0; i < m; ++i)
-      for (int64_t t = 0; t < w; ++t) panel_t[t * m + i] = a[(p1 + i) * k + p0 + t];
-    parallel_for(p1, k, kRowsPerTask, [&](int64_t i0, int64_t i1) {
-      for (int64_t i = i0; i < i1; ++i) {
-        double* dst = &a[i * k + p1];
-        const double* li = &a[i * k + p0];
-        const int64_t len = i - p1 + 1;
-        for (int64_t t = 0; t < w; ++t) {
-          const double l = li[t];
-          const double* src = &panel_t[t * m];
-          for (int64_t j = 0; j < len; ++j) dst[j] -= l * src[j];
-        }
-      }
-    });
+  switch (best_isa()) {
+    case Isa::Scalar: return detail::portable::cholesky_lower(a, k);
+    case Isa::Avx2: return detail::avx2::cholesky_lower(a, k);
+    default: return detail::avx512::cholesky_lower(a, k);
   }
-  return -1;
 }
 
-// x = L^-1 for the lower-triangular factor in the lower triangle of l ([k][k]); x is lower triangular. Columns of
-// the inverse are independent forward substitutions, computed kInverseColumns at a time so each row of L is read
-// once per batch; batches are dealt to threads round-robin (early batches are the long ones).
 void invert_lower(const std::vector<double>& l, int64_t k, std::vector<double>& x) {
-  x.assign(static_cast<size_t>(k * k), 0.0);
-  const int64_t batches = (k + kInverseColumns - 1) / kInverseColumns;
-  const int64_t lanes = std::min<int64_t>(num_threads(), batches);
-  parallel_for(0, lanes, 1, [&](int64_t lane0, int64_t lane1) {
-    std::vector<double> cols;  // cols[t * C + c] = x[t][j0 + c]
-    for (int64_t lane = lane0; lane < lane1; ++lane) {
-      for (int64_t b = lane; b < batches; b += lanes) {
-        constexpr int64_t C = kInverseColumns;
-        const int64_t j0 = b * C, nc = std::min(C, k - j0);
-        cols.assign(static_cast<size_t>(k * C), 0.0);
-        for (int64_t i = j0; i < k; ++i) {
-          const double* li = &l[i * k];
-          double acc[C];
-          for (int64_t c = 0; c < C; ++c) acc[c] = i - j0 == c ? 1.0 : 0.0;
-          for (int64_t t = j0; t < i; ++t) {
-            const double lit = li[t];
-            const double* xt = &cols[t * C];
-            for (int64_t c = 0; c < C; ++c) acc[c] -= lit * xt[c];
-          }
-          for (int64_t c = 0; c < C; ++c) cols[i * C + c] = acc[c] / li[i];
-        }
-        for (int64_t i = j0; i < k; ++i)
-          for (int64_t c = 0; c < nc && j0 + c <= i; ++c) x[i * k + j0 + c] = cols[i * C + c];
-      }
-    }
-  });
+  switch (best_isa()) {
+    case Isa::Scalar: return detail::portable::invert_lower(l, k, x);
+    case Isa::Avx2: return detail::avx2::invert_lower(l, k, x);
+    default: return detail::avx512::invert_lower(l, k, x);
+  }
 }
 
 // Checks xtx and returns it prepared in sweep order: dead inputs marked (diag set to 1), columns permuted by
