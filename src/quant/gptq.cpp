@@ -5,7 +5,8 @@
 // reversal permutation, Cholesky of the reversed matrix J H J = L L^T gives H = R R^T with R = J L J upper
 // triangular, so Hinv = R^-T R^-1 and U = R^-1 = J L^-1 J: one Cholesky and one triangular inverse (2k^3/3
 // flops) instead of Cholesky, inverse and Cholesky again. Both are done in double (the Hessian of real
-// activations is ill-conditioned), then U is rounded to FP32 for the sweep, which runs in FP32 like the paper's.
+// activations is ill-conditioned; kernels in gptq_linalg.inc, compiled per ISA), then U is rounded to FP32 for
+// the sweep, which runs in FP32 like the paper's.
 //
 // Work and memory: O(k^3) for the factorisation, O(n k^2) for the sweep (the lazy updates are one sgemm per
 // block); two k x k doubles, one k x k float, the weight (n x k float) and its codes (n x k bytes) at the peak.
