@@ -12,5 +12,6 @@ void register_transcribe(CLI::App& app);
 void register_export(CLI::App& app);
 void register_eval(CLI::App& app);
 void register_sweep(CLI::App& app);
+void register_calibrate(CLI::App& app);
 
 }  // namespace quasr::cli

@@ -25,6 +25,13 @@ void dequantize_codebook(const QTensor& q, std::span<float> out);
 QTensor quantize_storage(std::span<const float> x, std::span<const int64_t> shape, const QuantSpec& spec);
 void dequantize_storage(const QTensor& q, std::span<float> out);
 
+// ---- MX / NVFP4 block primitives (quantize_microscaled.cpp; quantize_mx/quantize_nvfp4 and BlockCodec use them) ----
+uint8_t mx_scale_code(float block_amax, const MinifloatSpec& element);  // E8M0 code; 127 for an all-zero block
+uint8_t mx_encode(const MinifloatSpec& element, float v, uint8_t scale_code);
+float nvfp4_tensor_divisor_scale(float tensor_amax);                   // t = amax / (448 * 6), 0 if amax = 0
+uint8_t nvfp4_block_scale_code(float block_amax, float t);             // E4M3(amax_b / (6 t)); 0 if t = 0
+uint8_t nvfp4_encode(float v, float s_eff);                            // E2M1(v / s_eff); 0 if s_eff = 0
+
 // ---- shared helpers --------------------------------------------------------------------------------------------
 // Spec valid, shape rank 1..8 with every dim >= 1 and product == x.size(), x finite (names the first bad index),
 // granularity fits the shape (axis in range, group divides the last axis).

@@ -30,14 +30,6 @@ namespace {
 constexpr int64_t kBlocksPerTask = 512;
 constexpr float kNvfp4TensorDivisor = 448.0f * 6.0f;  // E4M3 max * E2M1 max
 
-// E8M0 code of an MX block: floor(log2(amax)) - emax, clamped; 127 (X = 1) for an all-zero block.
-uint8_t mx_scale_code(float amax, const MinifloatSpec& e) {
-  if (amax == 0) return 127;
-  int exp2 = 0;
-  std::frexp(amax, &exp2);  // amax = f * 2^exp2, f in [0.5, 1): floor(log2 amax) = exp2 - 1, exactly
-  return e8m0_from_exponent(exp2 - 1 - e.emax());
-}
-
 QTensor start_tensor(std::span<const int64_t> shape, const QuantSpec& spec, int64_t nb) {
   QTensor q;
   q.spec = spec;
@@ -47,6 +39,29 @@ QTensor start_tensor(std::span<const int64_t> shape, const QuantSpec& spec, int6
 }
 
 }  // namespace
+
+// ---- block primitives (declared in format_impl.h; BlockCodec uses them too) ------------------------------------
+
+// E8M0 code of an MX block: floor(log2(amax)) - emax, clamped; 127 (X = 1) for an all-zero block.
+uint8_t mx_scale_code(float amax, const MinifloatSpec& e) {
+  if (amax == 0) return 127;
+  int exp2 = 0;
+  std::frexp(amax, &exp2);  // amax = f * 2^exp2, f in [0.5, 1): floor(log2 amax) = exp2 - 1, exactly
+  return e8m0_from_exponent(exp2 - 1 - e.emax());
+}
+
+// V / X with X a power of two: exact unless it underflows FP32 (then it rounds, as the spec allows).
+uint8_t mx_encode(const MinifloatSpec& e, float v, uint8_t scale_code) {
+  return minifloat_encode(e, std::ldexp(v, -(static_cast<int>(scale_code) - 127)));
+}
+
+float nvfp4_tensor_divisor_scale(float tensor_amax) { return tensor_amax / kNvfp4TensorDivisor; }
+
+uint8_t nvfp4_block_scale_code(float block_amax, float t) {
+  return t > 0 ? minifloat_encode(kFp8E4M3, block_amax / (6.0f * t)) : 0;
+}
+
+uint8_t nvfp4_encode(float v, float s_eff) { return s_eff > 0 ? minifloat_encode(kFp4E2M1, v / s_eff) : 0; }
 
 QTensor quantize_mx(std::span<const float> x, std::span<const int64_t> shape, const QuantSpec& spec) {
   validate_quantize_args(x, shape, spec);
@@ -62,9 +77,7 @@ QTensor quantize_mx(std::span<const float> x, std::span<const int64_t> shape, co
       for (int64_t i = 0; i < bs; ++i) amax = std::max(amax, std::fabs(v[i]));
       const uint8_t sc = mx_scale_code(amax, e);
       q.scales[b] = sc;
-      const int shared_exp = static_cast<int>(sc) - 127;
-      // V / X with X a power of two: exact unless it underflows FP32 (then it rounds, as the spec allows).
-      for (int64_t i = 0; i < bs; ++i) codes[b * bs + i] = minifloat_encode(e, std::ldexp(v[i], -shared_exp));
+      for (int64_t i = 0; i < bs; ++i) codes[b * bs + i] = mx_encode(e, v[i], sc);
     }
   });
   q.payload = pack_bits(codes, f.bits);
@@ -90,7 +103,7 @@ QTensor quantize_nvfp4(std::span<const float> x, std::span<const int64_t> shape,
   QTensor q = start_tensor(shape, spec, nb);
   float amax = 0;
   for (float v : x) amax = std::max(amax, std::fabs(v));
-  const float t = amax / kNvfp4TensorDivisor;
+  const float t = nvfp4_tensor_divisor_scale(amax);
   q.tensor_scale = t > 0 ? t : 1.0f;  // all-zero (or FP32-underflowing) tensor: every block scale below is 0
   std::vector<uint8_t> codes(n);
   parallel_for(0, nb, kBlocksPerTask, [&](int64_t b0, int64_t b1) {
@@ -98,10 +111,10 @@ QTensor quantize_nvfp4(std::span<const float> x, std::span<const int64_t> shape,
       const float* v = x.data() + b * bs;
       float bmax = 0;
       for (int64_t i = 0; i < bs; ++i) bmax = std::max(bmax, std::fabs(v[i]));
-      const uint8_t sb = t > 0 ? minifloat_encode(kFp8E4M3, bmax / (6.0f * t)) : 0;
+      const uint8_t sb = nvfp4_block_scale_code(bmax, t);
       q.scales[b] = sb;
       const float s_eff = minifloat_decode(kFp8E4M3, sb) * q.tensor_scale;
-      for (int64_t i = 0; i < bs; ++i) codes[b * bs + i] = s_eff > 0 ? minifloat_encode(kFp4E2M1, v[i] / s_eff) : 0;
+      for (int64_t i = 0; i < bs; ++i) codes[b * bs + i] = nvfp4_encode(v[i], s_eff);
     }
   });
   q.payload = pack_bits(codes, 4);

@@ -40,17 +40,40 @@ const char* safetensors_dtype(DType t) {
   return "?";
 }
 
+// Every dtype name of the safetensors format and its element size (the raw API accepts all of them).
+size_t raw_dtype_size(const std::string& s) {
+  static const std::pair<const char*, size_t> kSizes[] = {{"F64", 8}, {"F32", 4}, {"F16", 2}, {"BF16", 2},
+                                                          {"I64", 8}, {"U64", 8}, {"I32", 4}, {"U32", 4},
+                                                          {"I16", 2}, {"U16", 2}, {"I8", 1},  {"U8", 1},
+                                                          {"BOOL", 1}};
+  for (const auto& [name, size] : kSizes)
+    if (s == name) return size;
+  return 0;
+}
+
 struct Entry {
   std::string name;
-  DType dtype;
+  std::string dtype;
+  size_t elem_size = 0;
   std::vector<int64_t> shape;
-  uint64_t begin, end;
+  uint64_t begin = 0, end = 0;
 };
 
-}  // namespace
+// An opened, fully validated safetensors file: the header's entries sorted by offset, the data block's start.
+struct ParsedFile {
+  std::ifstream f;
+  uint64_t data_start = 0;
+  std::vector<Entry> entries;
+  std::map<std::string, std::string> metadata;
+};
 
-SafetensorsFile read_safetensors(const std::string& path) {
-  std::ifstream f(path, std::ios::binary | std::ios::ate);
+// Parses and checks the header. `element_size` maps a dtype name to its size (0: not readable by this reader, the
+// error then lists `readable`).
+ParsedFile parse_safetensors(const std::string& path, size_t (*element_size)(const std::string&),
+                             const char* readable) {
+  ParsedFile out;
+  std::ifstream& f = out.f;
+  f.open(path, std::ios::binary | std::ios::ate);
   if (!f) throw IoError(path + ": cannot open (" + std::strerror(errno) + ")");
   const uint64_t file_size = static_cast<uint64_t>(f.tellg());
   f.seekg(0);
@@ -73,9 +96,9 @@ SafetensorsFile read_safetensors(const std::string& path) {
   }
   if (!j.is_object()) throw fail("corrupt: header is not a JSON object");
   const uint64_t data_size = file_size - 8 - header_len;
+  out.data_start = 8 + header_len;
 
-  SafetensorsFile out;
-  std::vector<Entry> entries;
+  std::vector<Entry>& entries = out.entries;
   for (auto it = j.begin(); it != j.end(); ++it) {
     if (it.key() == "__metadata__") {
       if (!it.value().is_object()) throw fail("corrupt: __metadata__ is not an object");
@@ -89,9 +112,14 @@ SafetensorsFile read_safetensors(const std::string& path) {
     const auto& v = it.value();
     if (!v.is_object() || !v.contains("dtype") || !v.contains("shape") || !v.contains("data_offsets"))
       throw fail("corrupt: " + w + " lacks dtype, shape or data_offsets");
-    Entry e{it.key(), DType::kF32, {}, 0, 0};
-    if (!v["dtype"].is_string() || !dtype_from_safetensors(v["dtype"].get<std::string>(), e.dtype))
-      throw fail(w + " has unsupported dtype " + v["dtype"].dump() + " (quasr reads F32, F16, BF16, I8, I16, I32)");
+    Entry e;
+    e.name = it.key();
+    if (v["dtype"].is_string()) {
+      e.dtype = v["dtype"].get<std::string>();
+      e.elem_size = element_size(e.dtype);
+    }
+    if (e.elem_size == 0)
+      throw fail(w + " has unsupported dtype " + v["dtype"].dump() + " (quasr reads " + readable + ")");
     if (!v["shape"].is_array()) throw fail("corrupt: " + w + " shape is not an array");
     for (const auto& d : v["shape"]) {
       if (!d.is_number_unsigned()) throw fail("corrupt: " + w + " has a non-integer or negative dimension");
@@ -106,10 +134,10 @@ SafetensorsFile read_safetensors(const std::string& path) {
       throw fail("corrupt or truncated: " + w + " data_offsets [" + std::to_string(e.begin) + ", " +
                  std::to_string(e.end) + ") outside the data block of " + std::to_string(data_size) + " bytes");
     const int64_t numel = checked_numel(e.shape, static_cast<int64_t>(data_size));
-    if (numel < 0 || static_cast<uint64_t>(numel) * dtype_size(e.dtype) != e.end - e.begin)
+    if (numel < 0 || static_cast<uint64_t>(numel) * e.elem_size != e.end - e.begin)
       throw fail("corrupt: " + w + " shape and dtype need " +
                  (numel < 0 ? std::string("more bytes than the file has")
-                            : std::to_string(numel * dtype_size(e.dtype)) + " bytes") +
+                            : std::to_string(static_cast<uint64_t>(numel) * e.elem_size) + " bytes") +
                  " but data_offsets span " + std::to_string(e.end - e.begin));
     entries.push_back(std::move(e));
   }
@@ -124,17 +152,66 @@ SafetensorsFile read_safetensors(const std::string& path) {
   }
   if (expect != data_size)
     throw fail("corrupt: " + std::to_string(data_size - expect) + " bytes after the last tensor's data");
+  return out;
+}
+
+void read_entry(ParsedFile& p, const std::string& path, const Entry& e, std::vector<uint8_t>& raw) {
+  raw.resize(e.end - e.begin);
+  p.f.seekg(static_cast<std::streamoff>(p.data_start + e.begin));
+  if (!raw.empty() && !p.f.read(reinterpret_cast<char*>(raw.data()), static_cast<std::streamsize>(raw.size())))
+    throw IoError(path + ": read failed in tensor '" + e.name + "'");
+}
+
+size_t typed_dtype_size(const std::string& s) {
+  DType t;
+  return dtype_from_safetensors(s, t) ? dtype_size(t) : 0;
+}
+
+// Header entries are added while the data block grows; `finish` writes both atomically.
+void add_header_entry(nlohmann::json& header, const std::string& name, const std::string& dtype,
+                      const std::vector<int64_t>& shape, uint64_t begin, uint64_t end) {
+  if (name == "__metadata__") throw InvalidArgument("safetensors: '__metadata__' is not a valid tensor name");
+  header[name] = {{"dtype", dtype}, {"shape", shape}, {"data_offsets", {begin, end}}};
+}
+
+void finish_safetensors(const std::string& path, const nlohmann::json& header, const std::vector<uint8_t>& data) {
+  std::string h = header.dump();
+  h.append((8 - h.size() % 8) % 8, ' ');  // align the data block to 8 bytes, as the reference writer does
+  std::vector<uint8_t> bytes(8);
+  for (int i = 0; i < 8; ++i) bytes[i] = static_cast<uint8_t>(static_cast<uint64_t>(h.size()) >> (8 * i));
+  bytes.insert(bytes.end(), h.begin(), h.end());
+  bytes.insert(bytes.end(), data.begin(), data.end());
+  write_file_atomic(path, bytes);
+}
+
+}  // namespace
+
+SafetensorsFile read_safetensors(const std::string& path) {
+  ParsedFile p = parse_safetensors(path, typed_dtype_size, "F32, F16, BF16, I8, I16, I32");
+  SafetensorsFile out;
+  out.metadata = std::move(p.metadata);
   std::vector<uint8_t> raw;
-  for (Entry& e : entries) {
-    raw.resize(e.end - e.begin);
-    f.seekg(static_cast<std::streamoff>(8 + header_len + e.begin));
-    if (!raw.empty() && !f.read(reinterpret_cast<char*>(raw.data()), static_cast<std::streamsize>(raw.size())))
-      throw fail("read failed in tensor '" + e.name + "'");
+  for (Entry& e : p.entries) {
+    read_entry(p, path, e, raw);
     Tensor t;
+    dtype_from_safetensors(e.dtype, t.source_dtype);
     t.shape = std::move(e.shape);
-    t.source_dtype = e.dtype;
-    t.values.resize(raw.size() / dtype_size(e.dtype));
-    decode_to_f32(e.dtype, raw.data(), t.values.size(), t.values.data());
+    t.values.resize(raw.size() / e.elem_size);
+    decode_to_f32(t.source_dtype, raw.data(), t.values.size(), t.values.data());
+    out.tensors.emplace(std::move(e.name), std::move(t));
+  }
+  return out;
+}
+
+RawSafetensorsFile read_safetensors_raw(const std::string& path) {
+  ParsedFile p = parse_safetensors(path, raw_dtype_size, "F64, F32, F16, BF16, I64, U64, I32, U32, I16, U16, I8, U8, BOOL");
+  RawSafetensorsFile out;
+  out.metadata = std::move(p.metadata);
+  for (Entry& e : p.entries) {
+    RawTensor t;
+    read_entry(p, path, e, t.bytes);
+    t.dtype = std::move(e.dtype);
+    t.shape = std::move(e.shape);
     out.tensors.emplace(std::move(e.name), std::move(t));
   }
   return out;
@@ -146,7 +223,6 @@ void write_safetensors(const std::string& path, const TensorMap& tensors,
   if (!metadata.empty()) header["__metadata__"] = metadata;
   std::vector<uint8_t> data;
   for (const auto& [name, t] : tensors) {
-    if (name == "__metadata__") throw InvalidArgument("safetensors: '__metadata__' is not a valid tensor name");
     if (static_cast<size_t>(t.numel()) != t.values.size())
       throw InvalidArgument("safetensors: tensor '" + name + "' has shape " + t.shape_string() + " but " +
                             std::to_string(t.values.size()) + " values");
@@ -156,15 +232,28 @@ void write_safetensors(const std::string& path, const TensorMap& tensors,
                             "; only float32, float16 and bfloat16 can be written");
     const uint64_t begin = data.size();
     encode_from_f32(dt, t.values, data);
-    header[name] = {{"dtype", safetensors_dtype(dt)}, {"shape", t.shape}, {"data_offsets", {begin, data.size()}}};
+    add_header_entry(header, name, safetensors_dtype(dt), t.shape, begin, data.size());
   }
-  std::string h = header.dump();
-  h.append((8 - h.size() % 8) % 8, ' ');  // align the data block to 8 bytes, as the reference writer does
-  std::vector<uint8_t> bytes(8);
-  for (int i = 0; i < 8; ++i) bytes[i] = static_cast<uint8_t>(static_cast<uint64_t>(h.size()) >> (8 * i));
-  bytes.insert(bytes.end(), h.begin(), h.end());
-  bytes.insert(bytes.end(), data.begin(), data.end());
-  write_file_atomic(path, bytes);
+  finish_safetensors(path, header, data);
+}
+
+void write_safetensors_raw(const std::string& path, const std::map<std::string, RawTensor, std::less<>>& tensors,
+                           const std::map<std::string, std::string>& metadata) {
+  nlohmann::json header = nlohmann::json::object();
+  if (!metadata.empty()) header["__metadata__"] = metadata;
+  std::vector<uint8_t> data;
+  for (const auto& [name, t] : tensors) {
+    const size_t es = raw_dtype_size(t.dtype);
+    if (es == 0) throw InvalidArgument("safetensors: tensor '" + name + "' has unknown dtype '" + t.dtype + "'");
+    const int64_t numel = checked_numel(t.shape, int64_t{1} << 50);
+    if (numel < 0 || static_cast<uint64_t>(numel) * es != t.bytes.size())
+      throw InvalidArgument("safetensors: tensor '" + name + "' has " + std::to_string(t.bytes.size()) +
+                            " bytes, which does not match its shape and dtype " + t.dtype);
+    const uint64_t begin = data.size();
+    data.insert(data.end(), t.bytes.begin(), t.bytes.end());
+    add_header_entry(header, name, t.dtype, t.shape, begin, data.size());
+  }
+  finish_safetensors(path, header, data);
 }
 
 }  // namespace quasr::io

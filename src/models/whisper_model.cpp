@@ -76,6 +76,7 @@ class WeightTaker {
     Linear l = Linear::from(std::move(get(st, layer, role, WhisperParam::kWeight)),
                             has_bias ? &get(st, layer, role, WhisperParam::kBias) : nullptr);
     l.quant = quantized(st, layer, role);
+    l.name = name(st, layer, role, WhisperParam::kWeight);
     return l;
   }
   LayerNorm norm(WhisperStack st, int layer, WhisperRole role) {
@@ -143,6 +144,14 @@ class WhisperModelImpl final : public WhisperModel {
   void reorder(DecoderState& state, std::span<const int> src) const override;
   int cached_length(const DecoderState& state) const override {
     return static_cast<const WhisperDecoderState&>(state).length;
+  }
+  void set_input_observer(LinearInputObserver* observer) override {
+    for (Linear* l : {&conv1_, &conv2_, &embed_}) l->observer = observer;
+    for (EncoderLayer& l : enc_)
+      for (Linear* x : {&l.q, &l.k, &l.v, &l.out, &l.fc1, &l.fc2}) x->observer = observer;
+    for (DecoderLayer& l : dec_)
+      for (Linear* x : {&l.q, &l.k, &l.v, &l.out, &l.cross_q, &l.cross_k, &l.cross_v, &l.cross_out, &l.fc1, &l.fc2})
+        x->observer = observer;
   }
 
  private:
@@ -383,6 +392,10 @@ std::string resolve_model_dir(const std::string& path_or_name) {
   for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
   throw InvalidArgument("model '" + path_or_name + "' is neither a directory nor an installed model name (installed: " +
                         (list.empty() ? "none" : list) + "; searched $QUASR_MODELS_DIR and " + roots.back() + ")");
+}
+
+void WhisperModel::set_input_observer(LinearInputObserver* observer) {
+  if (observer) throw InvalidArgument("this model cannot report its Linear inputs (no calibration observer)");
 }
 
 std::unique_ptr<WhisperModel> build_whisper_model(WhisperWeights&& w, const QuantizedLinears& quantized,

@@ -36,6 +36,7 @@ Linear Linear::from(io::Tensor&& w, io::Tensor* b) {
 }
 
 void Linear::forward(const float* x, int64_t rows, int64_t ldx, float* y, int64_t ldy) const {
+  if (observer) observer->observe(name, x, rows, ldx, in);
   std::vector<float> fake_quantized;
   if (quant) {
     if (quant->prepared) {

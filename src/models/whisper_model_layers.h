@@ -4,9 +4,11 @@
 // kernel) plugs in, since every Linear and Conv of the network runs through Linear::forward.
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "quasr/io/tensor.h"
+#include "quasr/models/whisper.h"
 #include "quasr/quant/quantized_weight.h"
 
 namespace quasr::models::detail {
@@ -18,6 +20,8 @@ struct Linear {
   // Set for a quantized layer: native (quant->prepared, `weight` may be empty) or simulated (`weight` holds the
   // dequantized values, activations are fake-quantized by quant->act before the FP32 product).
   std::shared_ptr<const quant::QuantizedWeight> quant;
+  std::string name;                          // canonical weight name (for the observer)
+  LinearInputObserver* observer = nullptr;   // when set, sees every input before the product
 
   // Takes the weight (and bias, may be null) out of loaded tensors.
   static Linear from(io::Tensor&& w, io::Tensor* b);

@@ -1,16 +1,89 @@
-// GPTQ and AWQ (quant/ptq.h). Placeholder until the algorithms land: refuse clearly instead of doing nothing.
-#include "quasr/quant/ptq.h"
+// Shared pieces of GPTQ and AWQ (ptq_common.h). The algorithms are in gptq.cpp and awq.cpp.
+#include <algorithm>
+#include <cmath>
+#include <string>
 
+#include "ptq_common.h"
 #include "quasr/core/error.h"
+#include "quasr/formats/qtensor.h"
 
-namespace quasr::quant {
+namespace quasr::quant::detail {
 
-formats::QTensor gptq_quantize(std::span<const float>, int64_t, int64_t, const formats::QuantSpec&,
-                               std::span<const double>, const GptqOptions&) {
-  throw InvalidArgument("algo=gptq is not implemented yet");
+void check_weight(const char* who, std::span<const float> w, int64_t n, int64_t k, const formats::QuantSpec& spec) {
+  const std::string p = std::string(who) + ": ";
+  if (n < 1 || k < 1)
+    throw InvalidArgument(p + "weight must be at least 1 x 1, got " + std::to_string(n) + " x " + std::to_string(k));
+  if (static_cast<int64_t>(w.size()) / n != k || static_cast<int64_t>(w.size()) % n != 0)
+    throw InvalidArgument(p + "weight has " + std::to_string(w.size()) + " values, expected n * k = " +
+                          std::to_string(n) + " * " + std::to_string(k));
+  for (size_t i = 0; i < w.size(); ++i)
+    if (!std::isfinite(w[i]))
+      throw InvalidArgument(p + "non-finite weight (" + (std::isnan(w[i]) ? "NaN" : "Inf") + ") at row " +
+                            std::to_string(static_cast<int64_t>(i) / k) + ", column " +
+                            std::to_string(static_cast<int64_t>(i) % k));
+  const int64_t shape[2] = {n, k};
+  try {
+    (void)formats::expected_storage(spec, shape);
+  } catch (const InvalidArgument& e) {
+    throw InvalidArgument(p + "spec " + spec.to_string() + " does not fit the " + std::to_string(n) + " x " +
+                          std::to_string(k) + " weight: " + e.what());
+  }
 }
-AwqResult awq_quantize(std::span<const float>, int64_t, int64_t, const formats::QuantSpec&, const InputStats&) {
-  throw InvalidArgument("algo=awq is not implemented yet");
+
+WeightBlocks::WeightBlocks(int64_t n_, int64_t k_, const formats::Granularity& g)
+    : kind(g.kind), axis(g.axis), n(n_), k(k_), group(g.group) {}
+
+int64_t WeightBlocks::count() const {
+  switch (kind) {
+    case formats::GranularityKind::kPerTensor: return 1;
+    case formats::GranularityKind::kPerChannel: return axis == 0 ? n : k;
+    case formats::GranularityKind::kPerGroup: return n * (k / group);
+  }
+  return 1;
 }
 
-}  // namespace quasr::quant
+int64_t WeightBlocks::of(int64_t r, int64_t c) const {
+  switch (kind) {
+    case formats::GranularityKind::kPerTensor: return 0;
+    case formats::GranularityKind::kPerChannel: return axis == 0 ? r : c;
+    case formats::GranularityKind::kPerGroup: return r * (k / group) + c / group;
+  }
+  return 0;
+}
+
+WeightBlocks::Rect WeightBlocks::rect(int64_t b) const {
+  switch (kind) {
+    case formats::GranularityKind::kPerTensor: return {0, n, 0, k};
+    case formats::GranularityKind::kPerChannel: return axis == 0 ? Rect{b, b + 1, 0, k} : Rect{0, n, b, b + 1};
+    case formats::GranularityKind::kPerGroup: {
+      const int64_t per_row = k / group, c0 = (b % per_row) * group;
+      return {b / per_row, b / per_row + 1, c0, c0 + group};
+    }
+  }
+  return {0, n, 0, k};
+}
+
+int64_t WeightBlocks::width() const {
+  switch (kind) {
+    case formats::GranularityKind::kPerTensor: return k;
+    case formats::GranularityKind::kPerChannel: return axis == 0 ? k : 1;
+    case formats::GranularityKind::kPerGroup: return group;
+  }
+  return k;
+}
+
+void WeightBlocks::gather(std::span<const float> w, int64_t b, std::vector<float>& out) const {
+  const Rect r = rect(b);
+  out.clear();
+  out.reserve(static_cast<size_t>((r.row1 - r.row0) * (r.col1 - r.col0)));
+  for (int64_t i = r.row0; i < r.row1; ++i)
+    out.insert(out.end(), w.begin() + i * k + r.col0, w.begin() + i * k + r.col1);
+}
+
+float max_abs(std::span<const float> v) {
+  float m = 0;
+  for (float x : v) m = std::max(m, std::fabs(x));
+  return m;
+}
+
+}  // namespace quasr::quant::detail

@@ -2,10 +2,14 @@
 #include "quasr/report/store.h"
 
 #include <fstream>
+#include <map>
+#include <mutex>
+#include <tuple>
 #include <sstream>
 
 #include "quasr/core/error.h"
 #include "quasr/core/sha256.h"
+#include "quasr/quant/recipe.h"
 
 namespace quasr::report {
 namespace fs = std::filesystem;
@@ -22,6 +26,36 @@ void hash_field(Sha256& h, const std::string& field) {
   h.update(std::to_string(field.size()));
   h.update(":");
   h.update(field);
+}
+
+// The files a recipe names (calib=FILE, sens=FILE). A recipe that does not parse names none (running it fails).
+std::vector<std::string> recipe_files(const std::string& recipe) {
+  std::vector<std::string> files;
+  try {
+    const quant::Recipe r = quant::Recipe::parse(recipe);
+    for (const std::string* f : {&r.ptq.calib, &r.ptq.sensitivity})
+      if (!f->empty()) files.push_back(*f);
+  } catch (const Error&) {
+  }
+  return files;
+}
+
+// SHA-256 of a file a recipe names, remembered per (path, size, modification time): a sweep verifies many points that
+// share one calibration file of hundreds of MB.
+std::string named_file_hash(const std::string& path) {
+  std::error_code ec;
+  if (!fs::is_regular_file(path, ec)) return "missing file " + path;
+  const auto size = fs::file_size(path, ec);
+  const auto mtime = fs::last_write_time(path, ec);
+  static std::mutex mu;
+  static std::map<std::string, std::tuple<uintmax_t, fs::file_time_type, std::string>> memo;
+  std::lock_guard<std::mutex> lock(mu);
+  auto it = memo.find(path);
+  if (it != memo.end() && std::get<0>(it->second) == size && std::get<1>(it->second) == mtime)
+    return std::get<2>(it->second);
+  std::string h = sha256_file_hex(path);
+  memo[path] = {size, mtime, h};
+  return h;
 }
 
 std::string content_checksum(const json& without_checksum) { return sha256_hex(without_checksum.dump()); }
@@ -73,6 +107,9 @@ std::string point_hash(const SweepContext& c, const std::string& recipe) {
   hash_field(h, "quasr-point-v1");
   hash_field(h, c.model_id);
   hash_field(h, recipe);
+  // The contents of files the recipe names are part of its identity, so a recalibrated file never reuses points
+  // measured with the old one (recipes without files hash as before).
+  for (const std::string& f : recipe_files(recipe)) hash_field(h, named_file_hash(f));
   hash_field(h, c.dataset_id);
   hash_field(h, c.decode_options);
   hash_field(h, c.quasr_version);

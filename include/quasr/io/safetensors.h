@@ -23,4 +23,20 @@ SafetensorsFile read_safetensors(const std::string& path);
 void write_safetensors(const std::string& path, const TensorMap& tensors,
                        const std::map<std::string, std::string>& metadata = {}, const DType* force_dtype = nullptr);
 
+// The same format with tensors kept as stored bytes, for data that is not a model weight (e.g. F64 sums and U64
+// counts of a calibration file): any safetensors dtype (F64, F32, F16, BF16, I64, U64, I32, U32, I16, U16, I8,
+// U8, BOOL), no conversion. The reader performs the same checks as read_safetensors.
+struct RawTensor {
+  std::string dtype;  // safetensors dtype name, e.g. "F64"
+  std::vector<int64_t> shape;
+  std::vector<uint8_t> bytes;  // little-endian, numel * dtype size
+};
+struct RawSafetensorsFile {
+  std::map<std::string, RawTensor, std::less<>> tensors;
+  std::map<std::string, std::string> metadata;
+};
+RawSafetensorsFile read_safetensors_raw(const std::string& path);
+void write_safetensors_raw(const std::string& path, const std::map<std::string, RawTensor, std::less<>>& tensors,
+                           const std::map<std::string, std::string>& metadata = {});
+
 }  // namespace quasr::io

@@ -39,6 +39,17 @@ struct DecoderState {
   virtual ~DecoderState() = default;
 };
 
+// Sees the input of every Linear of the network (a conv as its im2col matrix [time][in_ch * 3]) before the
+// product and before any input transform, for calibration (models/whisper_calibrate.h). Called on the thread that
+// runs the model, in network order.
+class LinearInputObserver {
+ public:
+  virtual ~LinearInputObserver() = default;
+  // x: `rows` rows of width `k`, `ldx` floats apart. `weight_name`: the Linear's canonical weight name (the names
+  // of whisper_quantizable_tensors, e.g. "model.encoder.layers.0.fc1.weight").
+  virtual void observe(const std::string& weight_name, const float* x, int64_t rows, int64_t ldx, int64_t k) = 0;
+};
+
 class WhisperModel {
  public:
   virtual ~WhisperModel() = default;
@@ -63,6 +74,9 @@ class WhisperModel {
   virtual void reorder(DecoderState& state, std::span<const int> src) const = 0;
   // Number of tokens already in sequence 0's cache.
   virtual int cached_length(const DecoderState& state) const = 0;
+  // Installs (or, with nullptr, removes) an observer of every Linear's input. The observer must outlive its
+  // installation. Models that cannot report inputs throw InvalidArgument for a non-null observer.
+  virtual void set_input_observer(LinearInputObserver* observer);
 };
 
 // Resolves a model name ("tiny.en", "base") or directory to a directory path; throws InvalidArgument listing the
