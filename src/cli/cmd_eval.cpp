@@ -45,9 +45,9 @@ void print_table(const eval::EvalResult& r, const std::string& baseline_dir) {
               mib(l.bytes).c_str(), l.bits_per_weight(), l.compression_vs_fp32(), l.compression_vs_fp16(),
               static_cast<long long>(l.elements));
   const auto& mm = r.memory;
-  std::printf("  %-22s %s = weights %s + KV self %s + KV cross %s + activations %s\n", "memory, modelled",
+  std::printf("  %-22s %s = weights %s + KV self %s + KV cross %s (kv=%s) + activations %s\n", "memory, modelled",
               mib(mm.total()).c_str(), mib(mm.weights).c_str(), mib(mm.kv_self).c_str(), mib(mm.kv_cross).c_str(),
-              mib(mm.activations).c_str());
+              mm.kv_precision.c_str(), mib(mm.activations).c_str());
   std::printf("  %-22s %s\n", "memory, peak RSS", mib(r.peak_rss_bytes).c_str());
   if (r.speed.audio_seconds > 0)
     std::printf("  %-22s %.3f  (%.1f s for %.1f s of audio: mel %.1f s, encode %.1f s, decode %.1f s)\n", "RTF",

@@ -18,6 +18,7 @@
 #include "quasr/core/parallel.h"
 #include "quasr/formats/qtensor.h"
 #include "quasr/formats/quant_spec.h"
+#include "quasr/models/kv_cache.h"
 #include "quasr/models/tokenizer.h"
 #include "quasr/models/transcribe.h"
 #include "quasr/models/whisper_quantized.h"
@@ -40,16 +41,6 @@ quant::Recipe parse_recipe(const std::string& recipe) {
     return r;
   }
   return quant::Recipe::from_argument(recipe);
-}
-
-int kv_bytes_per_element(quant::KvPrecision p) {
-  switch (p) {
-    case quant::KvPrecision::kFp32: return 4;
-    case quant::KvPrecision::kFp16: return 2;
-    case quant::KvPrecision::kInt8:
-    case quant::KvPrecision::kFp8: return 1;
-  }
-  return 4;
 }
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
@@ -105,14 +96,15 @@ SizeReport model_size(const models::WhisperConfig& config, const std::string& re
 }
 
 MemoryModel model_memory(const models::WhisperConfig& c, int64_t weight_bytes, int beam_size, int threads,
-                         int kv_bytes) {
+                         quant::KvPrecision kv) {
   if (beam_size < 1) throw InvalidArgument("model_memory: beam size must be >= 1");
-  if (kv_bytes < 1) throw InvalidArgument("model_memory: KV bytes per element must be >= 1");
   MemoryModel m;
   m.weights = weight_bytes;
-  const int64_t f = m.kv_bytes_per_element = kv_bytes;
-  m.kv_self = int64_t{c.n_text_layer} * 2 * beam_size * c.n_text_ctx * c.n_text_state * f;
-  m.kv_cross = int64_t{c.n_text_layer} * 2 * c.n_audio_ctx * c.n_text_state * f;
+  const models::KvCacheBytes kvb = models::whisper_kv_cache_bytes(c, kv);
+  m.kv_precision = quant::kv_precision_name(kv);
+  m.kv_bytes_per_element = kvb.bytes_per_value();
+  m.kv_self = kvb.self_total(beam_size);
+  m.kv_cross = kvb.cross_total();
   const int64_t T = c.n_audio_ctx, frames = 2 * T, d = c.n_audio_state, ffn = c.n_audio_ffn;
   const int64_t mel = int64_t{c.n_mels} * frames;
   const int64_t stem = mel + frames * std::max<int64_t>(c.n_mels, d) * 3 + frames * d + T * d;
@@ -208,7 +200,7 @@ EvalResult evaluate(const EvalRequest& req) {
   const auto file_bytes = fs::file_size(fs::path(res.model_dir) / "model.bin", ec);
   res.size.source_file_bytes = ec ? 0 : static_cast<int64_t>(file_bytes);
   res.memory = model_memory(model->config(), res.size.model.bytes, req.beam_size, res.threads,
-                            kv_bytes_per_element(recipe.kv));
+                            recipe.kv);
   const nlohmann::json identity = run_identity(req, res.model_dir);
 
   const fs::path jsonl = req.out_dir.empty() ? fs::path() : req.out_dir / "utterances.jsonl";
@@ -319,6 +311,7 @@ nlohmann::json summary_json(const EvalResult& r, bool with_tensors) {
          {{"weights", r.memory.weights},
           {"kv_self", r.memory.kv_self},
           {"kv_cross", r.memory.kv_cross},
+          {"kv_precision", r.memory.kv_precision},
           {"kv_bytes_per_element", r.memory.kv_bytes_per_element},
           {"activations", r.memory.activations},
           {"total", r.memory.total()}}},

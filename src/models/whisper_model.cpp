@@ -13,11 +13,13 @@
 #include "quasr/models/whisper.h"
 #include "quasr/models/whisper_quantized.h"
 #include "quasr/models/whisper_spec.h"
+#include "kv_cache.h"
 #include "whisper_model_layers.h"
 
 namespace quasr::models {
 namespace fs = std::filesystem;
 using detail::AttentionShape;
+using detail::KvCache;
 using detail::LayerNorm;
 using detail::Linear;
 
@@ -44,12 +46,12 @@ struct WhisperDecoderState final : DecoderState {
   int batch = 0;
   int length = 0;
   int capacity = 0;  // n_text_ctx: the cache never grows past the model's context
-  // Per decoder layer: self-attention keys/values [batch][capacity][d].
-  std::vector<std::vector<float>> self_k, self_v;
-  // Per decoder layer: cross-attention keys/values of the encoder output [n_audio_ctx][d], shared by the batch.
-  std::vector<std::vector<float>> cross_k, cross_v;
-  // Reorder targets, kept between calls so a beam search's per-step reorder neither allocates nor zero-fills.
-  std::vector<float> spare;
+  // Per decoder layer, at the recipe's kv= precision (kv_cache.h): self-attention keys/values
+  // [batch][capacity][d] and cross-attention keys/values of the encoder output [n_audio_ctx][d], shared by the batch.
+  std::vector<KvCache> self_k, self_v;
+  std::vector<KvCache> cross_k, cross_v;
+  // Reorder target, kept between calls so a beam search's per-step reorder neither allocates nor zero-fills.
+  KvCache spare;
 };
 
 // Takes tensors out of the weights by table query (stack, layer, role, param).
@@ -90,7 +92,8 @@ class WeightTaker {
 
 class WhisperModelImpl final : public WhisperModel {
  public:
-  WhisperModelImpl(WhisperWeights&& w, const QuantizedLinears& quantized) : cfg_(w.config), dir_(w.directory) {
+  WhisperModelImpl(WhisperWeights&& w, const QuantizedLinears& quantized, quant::KvPrecision kv)
+      : cfg_(w.config), dir_(w.directory), kv_(kv) {
     const auto E = WhisperStack::kEncoder, D = WhisperStack::kDecoder;
     WeightTaker t(w, quantized);
     conv1_ = t.linear(E, -1, WhisperRole::kConv1);
@@ -154,6 +157,7 @@ class WhisperModelImpl final : public WhisperModel {
  private:
   WhisperConfig cfg_;
   std::string dir_;
+  quant::KvPrecision kv_;  // storage of the decoder's KV caches
   Linear conv1_, conv2_;  // weights [d][in_ch * 3]: a conv is im2col + Linear
   std::vector<float> enc_pos_;
   std::vector<EncoderLayer> enc_;
@@ -233,14 +237,17 @@ std::unique_ptr<DecoderState> WhisperModelImpl::start(std::span<const float> enc
   auto st = std::make_unique<WhisperDecoderState>();
   st->batch = batch;
   st->capacity = cfg_.n_text_ctx;
+  const int H = cfg_.n_text_head;
+  const int64_t dh = d / H;
+  std::vector<float> k(T * d), v(T * d);
   for (const DecoderLayer& l : dec_) {
-    std::vector<float> k(T * d), v(T * d);
+    // Cross K/V are computed in FP32 and stored (quantized) once per encoder output.
     l.cross_k.forward(encoder_out.data(), T, k.data());
     l.cross_v.forward(encoder_out.data(), T, v.data());
-    st->cross_k.push_back(std::move(k));
-    st->cross_v.push_back(std::move(v));
-    st->self_k.emplace_back(static_cast<size_t>(batch) * st->capacity * d);
-    st->self_v.emplace_back(static_cast<size_t>(batch) * st->capacity * d);
+    st->cross_k.emplace_back(kv_, T, H, dh).store(0, k.data(), T, d);
+    st->cross_v.emplace_back(kv_, T, H, dh).store(0, v.data(), T, d);
+    st->self_k.emplace_back(kv_, int64_t{batch} * st->capacity, H, dh);
+    st->self_v.emplace_back(kv_, int64_t{batch} * st->capacity, H, dh);
   }
   return st;
 }
@@ -296,21 +303,21 @@ void WhisperModelImpl::step(DecoderState& state, std::span<const int> tokens, in
     l.q.forward(h.data(), rows, q.data());
     // One pass over each weight for the whole batch, then the new keys/values go to each sequence's cache rows
     // L0..L0+n-1.
-    float* kc = st.self_k[li].data();
-    float* vc = st.self_v[li].data();
+    KvCache& kc = st.self_k[li];
+    KvCache& vc = st.self_v[li];
     l.k.forward(h.data(), rows, k_new.data());
     l.v.forward(h.data(), rows, v_new.data());
     for (int64_t s = 0; s < B; ++s) {
-      std::copy_n(k_new.data() + s * n * d, n * d, kc + (s * cap + L0) * d);
-      std::copy_n(v_new.data() + s * n * d, n * d, vc + (s * cap + L0) * d);
+      kc.store(s * cap + L0, k_new.data() + s * n * d, n, d);
+      vc.store(s * cap + L0, v_new.data() + s * n * d, n, d);
     }
-    detail::attention(self, q.data(), kc, vc, ctx.data());
+    detail::attention_cached(self, q.data(), kc, vc, ctx.data());
     l.out.forward(ctx.data(), rows, proj.data());
     detail::add_inplace(x.data(), proj.data(), rows * d);
 
     l.cross_norm.forward(x.data(), rows, h.data());
     l.cross_q.forward(h.data(), rows, q.data());
-    detail::attention(cross, q.data(), st.cross_k[li].data(), st.cross_v[li].data(), ctx.data());
+    detail::attention_cached(cross, q.data(), st.cross_k[li], st.cross_v[li], ctx.data());
     l.cross_out.forward(ctx.data(), rows, proj.data());
     detail::add_inplace(x.data(), proj.data(), rows * d);
 
@@ -336,16 +343,17 @@ void WhisperModelImpl::reorder(DecoderState& state, std::span<const int> src) co
     if (s < 0 || s >= st.batch)
       throw InvalidArgument("reorder: source sequence " + std::to_string(s) + " outside the batch of " +
                             std::to_string(st.batch));
-  const int64_t d = cfg_.n_text_state, cap = st.capacity, nb = static_cast<int64_t>(src.size());
+  const int64_t cap = st.capacity, nb = static_cast<int64_t>(src.size());
   bool identity = nb == st.batch;
   for (int64_t i = 0; identity && i < nb; ++i) identity = src[i] == i;
   if (identity) return;
-  // Only the filled rows [0, length) of each sequence are copied.
-  const int64_t used = static_cast<int64_t>(st.length) * d;
-  auto permute = [&](std::vector<float>& cache) {
-    st.spare.resize(static_cast<size_t>(nb * cap * d));
-    for (int64_t i = 0; i < nb; ++i)
-      std::copy_n(cache.data() + src[i] * cap * d, used, st.spare.data() + i * cap * d);
+  // Only the filled rows [0, length) of each sequence are copied (codes with their scales).
+  const int64_t used = st.length;
+  auto permute = [&](KvCache& cache) {
+    if (st.spare.precision() != cache.precision() || st.spare.width() != cache.width())
+      st.spare = KvCache(cache.precision(), 0, cache.n_heads(), cache.d_head());
+    st.spare.resize_rows(nb * cap);
+    for (int64_t i = 0; i < nb; ++i) st.spare.copy_rows(i * cap, cache, src[i] * cap, used);
     std::swap(cache, st.spare);
   };
   for (auto& c : st.self_k) permute(c);
@@ -354,6 +362,14 @@ void WhisperModelImpl::reorder(DecoderState& state, std::span<const int> src) co
 }
 
 }  // namespace
+
+int64_t detail::decoder_state_kv_bytes(const DecoderState& state) {
+  const auto& st = static_cast<const WhisperDecoderState&>(state);
+  int64_t bytes = 0;
+  for (const auto* caches : {&st.self_k, &st.self_v, &st.cross_k, &st.cross_v})
+    for (const KvCache& c : *caches) bytes += c.bytes();
+  return bytes;
+}
 
 std::string resolve_model_dir(const std::string& path_or_name) {
   std::error_code ec;
@@ -382,8 +398,9 @@ void WhisperModel::set_input_observer(LinearInputObserver* observer) {
   if (observer) throw InvalidArgument("this model cannot report its Linear inputs (no calibration observer)");
 }
 
-std::unique_ptr<WhisperModel> build_whisper_model(WhisperWeights&& w, const QuantizedLinears& quantized) {
-  return std::make_unique<WhisperModelImpl>(std::move(w), quantized);
+std::unique_ptr<WhisperModel> build_whisper_model(WhisperWeights&& w, const QuantizedLinears& quantized,
+                                                  quant::KvPrecision kv) {
+  return std::make_unique<WhisperModelImpl>(std::move(w), quantized, kv);
 }
 
 std::unique_ptr<WhisperModel> WhisperModel::load(const std::string& path_or_name) {

@@ -188,16 +188,25 @@ bool is_model_file(const std::string& path) {
 std::unique_ptr<WhisperModel> load_whisper_model(const std::string& path_or_name, const WhisperLoadOptions& o) {
   std::map<std::string, quant::ContainerTensor> quantized;
   WhisperWeights w;
+  quant::KvPrecision kv = quant::KvPrecision::kFp32;
   if (is_model_file(path_or_name)) {
     if (!o.recipe.empty())
       throw InvalidArgument("model " + path_or_name + " is already quantized; a recipe applies to float models");
     WhisperQuasr q = load_whisper_quasr(path_or_name, o.simulate);
     w = std::move(q.weights);
     quantized = std::move(q.quantized);
+    if (!q.recipe.empty()) {
+      try {
+        kv = quant::Recipe::parse(q.recipe).kv;
+      } catch (const InvalidArgument& e) {
+        throw IoError(path_or_name + ": the recipe stored in the container does not parse: " + e.what());
+      }
+    }
   } else {
     w = load_whisper_weights(resolve_model_dir(path_or_name));
     if (!o.recipe.empty()) {
       const quant::Recipe recipe = quant::Recipe::from_argument(o.recipe);
+      kv = recipe.kv;
       const auto plan = quant::resolve_plan(recipe, whisper_quantizable_tensors(w.config));
       quantized = quantize_whisper(w, plan);
       for (auto& [name, ct] : quantized) {
@@ -225,7 +234,7 @@ std::unique_ptr<WhisperModel> load_whisper_model(const std::string& path_or_name
     }
     layers.emplace(name, std::move(qw));
   }
-  return build_whisper_model(std::move(w), layers);
+  return build_whisper_model(std::move(w), layers, kv);
 }
 
 }  // namespace quasr::models

@@ -447,9 +447,6 @@ void check_ptq_settings(const Recipe& recipe) {
 }
 
 std::vector<PlanEntry> resolve_plan(const Recipe& recipe, std::span<const TensorInfo> tensors) {
-  if (recipe.kv != KvPrecision::kFp32)
-    throw InvalidArgument(std::string("kv=") + kv_precision_name(recipe.kv) +
-                          " is not implemented yet; supported KV cache precision: fp32");
   check_ptq_settings(recipe);
   // Every rule must select something: a typo in a role or name would otherwise silently do nothing.
   for (const Rule& rule : recipe.rules) {

@@ -101,7 +101,11 @@ TEST(EvalRun, KvCacheModelByHandForTinyEn) {
   EXPECT_EQ(m1.activations, (T * d + 6 * T * d + T * ffn + 2 * 256 * T + T * d) * 4);
   EXPECT_EQ(m1.total(), 1000 + 5505024 + 18432000 + m1.activations);
   EXPECT_THROW(qe::model_memory(w.config, 0, 0, 1), quasr::InvalidArgument);
-  EXPECT_EQ(qe::model_memory(w.config, 0, 1, 2, 1).kv_cross, 18432000 / 4);  // kv=int8: one byte per element
+  // kv=fp16: two bytes per value; kv=int8 / fp8: one byte per value plus an FP32 scale per (position, head) of
+  // 64 values: 4 layers x 2 x 1500 x (384 + 6 heads x 4) = 4,896,000.
+  EXPECT_EQ(qe::model_memory(w.config, 0, 1, 2, quasr::quant::KvPrecision::kFp16).kv_cross, 18432000 / 2);
+  EXPECT_EQ(qe::model_memory(w.config, 0, 1, 2, quasr::quant::KvPrecision::kInt8).kv_cross, 4896000);
+  EXPECT_EQ(qe::model_memory(w.config, 0, 1, 2, quasr::quant::KvPrecision::kFp8).kv_self, 4 * 2 * 448 * 408);
 }
 
 TEST(EvalRun, ClearErrors) {

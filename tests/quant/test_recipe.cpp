@@ -213,8 +213,11 @@ TEST(Plan, RejectsGroupsThatDoNotDivideAndUnknownRoles) {
   const std::string e3 = resolve_error("w8a8;role=atn_*: skip");
   EXPECT_NE(e3.find("role pattern 'atn_*' matches no role; roles are attn_k"), std::string::npos) << e3;
   EXPECT_NE(resolve_error("w8a8;encoder.layers[7]: skip").find("selects no tensor"), std::string::npos);
-  const std::string e4 = resolve_error("w8a8,kv=int8");
-  EXPECT_NE(e4.find("supported KV cache precision: fp32"), std::string::npos) << e4;
+  // Every parsed KV precision resolves (the runtime stores the caches at it); an unknown one fails at parse time.
+  for (const char* kv : {"w8a8,kv=fp16", "w8a8,kv=int8", "w8a8,kv=fp8", "kv=int8"}) EXPECT_EQ(resolve_error(kv), "(no error)") << kv;
+  const std::string e4 = error_of("w8a8,kv=int4");
+  EXPECT_NE(e4.find("KV cache precision must be fp32, fp16, int8 or fp8"), std::string::npos) << e4;
+  EXPECT_NE(e4.find("column 9, at 'int4'"), std::string::npos) << e4;
   const std::string e5 = resolve_error("w=int4:pc1");
   EXPECT_NE(e5.find("per output channel"), std::string::npos) << e5;
 }

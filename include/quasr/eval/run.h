@@ -22,6 +22,7 @@
 #include "quasr/eval/dataset.h"
 #include "quasr/eval/results.h"
 #include "quasr/models/whisper.h"
+#include "quasr/quant/recipe.h"
 
 namespace quasr::eval {
 
@@ -75,21 +76,22 @@ struct SizeReport {
 // absent K bias, which CTranslate2 keeps as zeros) are not counted.
 SizeReport model_size(const models::WhisperConfig& config, const std::string& recipe);
 
-// Modelled memory of the FP32 runtime (see docs/eval.md "Memory model"):
-// (KV cache at the recipe's KV precision; the runtime itself keeps FP32 K/V today)
-//   kv_self  = n_text_layer x 2 (K,V) x beam x n_text_ctx x n_text_state x kv_bytes   (allocated at start())
-//   kv_cross = n_text_layer x 2 (K,V) x n_audio_ctx x n_text_state x kv_bytes       (shared by the beams)
+// Modelled memory of the runtime (see docs/eval.md "Memory model"), KV caches at the recipe's kv= precision
+// (models::whisper_kv_cache_bytes, the formula the runtime allocates by; row = one position's n_text_state
+// values: 4 or 2 bytes each at fp32 / fp16, 1 byte plus one FP32 scale per head at int8 / fp8):
+//   kv_self  = n_text_layer x 2 (K,V) x beam x n_text_ctx x row bytes   (allocated at start())
+//   kv_cross = n_text_layer x 2 (K,V) x n_audio_ctx x row bytes         (shared by the beams)
 //   activations = the encoder's peak working set (it dominates the decoder's): the larger of the conv stem
 //     (mel + im2col + conv1 out + x) and a block (x + 6 T x d buffers + T x ffn MLP + one 256 x T score block
 //     per thread), plus the encoder output kept for cross-attention.
 struct MemoryModel {
   int64_t weights = 0, kv_self = 0, kv_cross = 0, activations = 0;
-  int kv_bytes_per_element = 4;
+  std::string kv_precision = "fp32";
+  double kv_bytes_per_element = 4;  // cached bytes per K/V value, scales included (4, 2, 1 + 4 / d_head)
   int64_t total() const { return weights + kv_self + kv_cross + activations; }
 };
-// kv_bytes: bytes per cached element at the recipe's KV precision (kv=fp32|fp16|int8|fp8: 4, 2, 1, 1).
 MemoryModel model_memory(const models::WhisperConfig& config, int64_t weight_bytes, int beam_size, int threads,
-                         int kv_bytes = 4);
+                         quant::KvPrecision kv = quant::KvPrecision::kFp32);
 
 struct SpeedReport {
   double audio_seconds = 0;

@@ -50,12 +50,15 @@ struct WhisperLoadOptions {
   bool simulate = false;  // run quantized layers through the simulation path instead of native kernels
   std::string recipe;     // quantize a float model on load with this recipe (text, preset, @file); "" = none
 };
-// Loads a model directory / name / .quasr file, quantizing on the fly when options.recipe is set.
+// Loads a model directory / name / .quasr file, quantizing on the fly when options.recipe is set. The KV cache
+// precision is the recipe's kv= (for a .quasr file: the recipe stored in it).
 std::unique_ptr<WhisperModel> load_whisper_model(const std::string& path_or_name, const WhisperLoadOptions& options);
 
 // Quantized layers by canonical weight name (what build_whisper_model attaches to each Linear).
 using QuantizedLinears = std::map<std::string, std::shared_ptr<const quant::QuantizedWeight>, std::less<>>;
-// Builds the network from weights, attaching quantized weights; defined with the network (whisper_model.cpp).
-std::unique_ptr<WhisperModel> build_whisper_model(WhisperWeights&& w, const QuantizedLinears& quantized);
+// Builds the network from weights, attaching quantized weights, with the decoder's KV caches stored at `kv`
+// (the recipe's kv=); defined with the network (whisper_model.cpp).
+std::unique_ptr<WhisperModel> build_whisper_model(WhisperWeights&& w, const QuantizedLinears& quantized,
+                                                  quant::KvPrecision kv = quant::KvPrecision::kFp32);
 
 }  // namespace quasr::models
