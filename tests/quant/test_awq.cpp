@@ -20,6 +20,7 @@ namespace {
 
 using formats::QuantSpec;
 using testing::correlated_inputs;
+using testing::expect_invalid;
 using testing::random_weight;
 using testing::same_bytes;
 using testing::scaled_output_error;
@@ -98,15 +99,6 @@ TEST(Awq, Deterministic) {
   EXPECT_TRUE(same_bytes(a.qweight, b.qweight));
   EXPECT_EQ(a.input_scale, b.input_scale);
   EXPECT_EQ(a.error, b.error);
-}
-
-void expect_invalid(const std::function<void()>& f, const std::string& needle) {
-  try {
-    f();
-    ADD_FAILURE() << "no InvalidArgument; expected one mentioning '" << needle << "'";
-  } catch (const InvalidArgument& e) {
-    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
-  }
 }
 
 TEST(Awq, RejectsBadInput) {

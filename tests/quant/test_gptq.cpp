@@ -21,6 +21,7 @@ namespace {
 
 using formats::QuantSpec;
 using testing::correlated_inputs;
+using testing::expect_invalid;
 using testing::gram;
 using testing::layer_error;
 using testing::random_weight;
@@ -222,15 +223,6 @@ TEST(Gptq, DeadInputsAreZeroedAndTheRestStillImproves) {
     EXPECT_EQ(got[r * k + 77], 0.0f);
   }
   EXPECT_LT(layer_error(h, w, got, n, k), layer_error(h, w, rtn(w, n, k, spec).dequantize(), n, k));
-}
-
-void expect_invalid(const std::function<void()>& f, const std::string& needle) {
-  try {
-    f();
-    ADD_FAILURE() << "no InvalidArgument; expected one mentioning '" << needle << "'";
-  } catch (const InvalidArgument& e) {
-    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
-  }
 }
 
 TEST(Gptq, RejectsBadInput) {

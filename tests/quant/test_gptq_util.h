@@ -3,8 +3,13 @@
 // outlier channels, their Hessian, and layer-output errors computed directly from the definition.
 #include <cmath>
 #include <cstdint>
+#include <functional>
+#include <string>
 #include <vector>
 
+#include <gtest/gtest.h>
+
+#include "quasr/core/error.h"
 #include "quasr/core/rng.h"
 #include "quasr/formats/qtensor.h"
 #include "quasr/quant/calibration.h"
@@ -110,6 +115,16 @@ inline InputStats stats_from(const std::vector<float>& x, int64_t m, int64_t k) 
 inline bool same_bytes(const formats::QTensor& a, const formats::QTensor& b) {
   return a.spec == b.spec && a.shape == b.shape && a.payload == b.payload && a.scales == b.scales &&
          a.zero_points == b.zero_points && a.codebook == b.codebook && a.tensor_scale == b.tensor_scale;
+}
+
+// f() must throw InvalidArgument whose message contains `needle`.
+inline void expect_invalid(const std::function<void()>& f, const std::string& needle) {
+  try {
+    f();
+    ADD_FAILURE() << "no InvalidArgument; expected one mentioning '" << needle << "'";
+  } catch (const InvalidArgument& e) {
+    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace quasr::quant::testing
