@@ -22,6 +22,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+# 1-minute load average at the end of each measured process: other work on a shared machine inflates wall times
+# (CTranslate2's OpenMP threads spin-wait when cores are oversubscribed), so every row records what the load was.
+LOADS = []
 
 
 def utterances(root, limit, every):
@@ -53,6 +56,7 @@ def run_measured(cmd):
         r.start()
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - t0
+    LOADS.append(os.getloadavg()[0])
     for r in readers:
         r.join()
     proc.returncode = os.waitstatus_to_exitcode(status)
@@ -112,6 +116,7 @@ def main():
     for model in args.models.split(","):
         model_dir = str(ROOT / "models" / model)
         for beam in [int(b) for b in args.beams.split(",")]:
+            LOADS.clear()
             q_texts, q_wall, q_tr, q_rss, q_cpu = run_quasr(args.quasr, model, beam, args.threads, files)
             f_texts, f_wall, f_tr, f_rss, f_cpu = run_faster_whisper(sys.executable, model_dir, beam, args.threads, files,
                                                               "float32", list_file)
@@ -129,6 +134,7 @@ def main():
                 _, i_wall, i_tr, i_rss, i_cpu = run_faster_whisper(sys.executable, model_dir, beam, args.threads, files,
                                                             "int8", list_file)
                 row.update(fw_int8_wall_s=i_wall, fw_int8_transcribe_s=i_tr, fw_int8_peak_rss_mib=i_rss, fw_int8_cpu_s=i_cpu)
+            row["load_avg_1min_after_each_pass"] = list(LOADS)
             results.append(row)
             print(f"{model} beam {beam}: identical {row['identical_pct']:.1f}% | WER quasr {row['wer_quasr']:.2f}% "
                   f"vs faster-whisper {row['wer_faster_whisper']:.2f}% | wall quasr {q_wall:.1f} s "
