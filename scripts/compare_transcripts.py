@@ -9,6 +9,11 @@ EnglishTextNormalizer (package whisper-normalizer), and reports
   - wall time of each process (model load included) and of the transcription alone, and peak RSS.
 With --int8-timing, faster-whisper int8 is timed too (beam 1) as a second peer.
 
+With --cache DIR --chunk N each pass runs over chunks of N utterances, and each finished chunk is stored in DIR
+(atomically, keyed by engine, model, beam, compute type and the chunk's files), so an interrupted run resumes where
+it stopped, even in a later session. Times and CPU seconds are then sums over the chunks (each chunk loads its
+model once: use one chunk, the default, for timing claims); peak RSS is the largest chunk's.
+
     .venv/bin/python scripts/compare_transcripts.py --models tiny.en --beams 1,5 --threads 2 --int8-timing \
         --out build/parity_tiny.json
 """
@@ -66,6 +71,33 @@ def run_measured(cmd):
     return out, err, wall, usage.ru_maxrss / 1024.0, usage.ru_utime + usage.ru_stime
 
 
+def cached_chunks(cache, chunk, key, files, run):
+    """Runs `run(files_of_chunk)` -> (texts, wall, transcribe_s, peak, cpu) per chunk of `chunk` files, reusing
+    chunks stored under `cache`; returns the same tuple summed over chunks (peak: max)."""
+    if not cache:
+        return run(files)
+    import hashlib
+    Path(cache).mkdir(parents=True, exist_ok=True)
+    texts, wall, tr, peak, cpu = {}, 0.0, 0.0, 0.0, 0.0
+    size = chunk or len(files)
+    for i in range(0, len(files), size):
+        part = files[i:i + size]
+        digest = hashlib.sha256("\n".join(part).encode()).hexdigest()[:16]
+        path = Path(cache) / f"{key}-{i // size:03d}-{digest}.json"
+        if path.exists():
+            d = json.loads(path.read_text())
+        else:
+            t, w, r, pk, c = run(part)
+            d = dict(texts=t, wall=w, transcribe_s=r, peak=pk, cpu=c, load_avg_1min=os.getloadavg()[0])
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(d, ensure_ascii=False))
+            tmp.replace(path)
+            print(f"  {key}: chunk {i // size + 1}/{-(-len(files) // size)} done ({w:.0f} s)", flush=True)
+        texts.update(d["texts"])
+        wall += d["wall"]; tr += d["transcribe_s"]; cpu += d["cpu"]; peak = max(peak, d["peak"])
+    return texts, wall, tr, peak, cpu
+
+
 def run_quasr(binary, model, beam, threads, files):
     cmd = [binary, "transcribe", "--model", model, "--beam", str(beam), "--threads", str(threads), "-f", "json"] + files
     out, err, wall, peak, cpu = run_measured(cmd)
@@ -103,6 +135,8 @@ def main():
     p.add_argument("--quasr", default=str(ROOT / "build/quasr"))
     p.add_argument("--int8-timing", action="store_true", help="also time faster-whisper int8 (beam 1)")
     p.add_argument("--out", help="write all numbers as JSON here")
+    p.add_argument("--cache", help="store each finished chunk here and reuse it (resumable runs)")
+    p.add_argument("--chunk", type=int, default=0, help="utterances per chunk with --cache (0 = one chunk)")
     args = p.parse_args()
 
     import jiwer
@@ -110,6 +144,9 @@ def main():
 
     norm = EnglishTextNormalizer()
     files, refs = utterances(args.data, args.limit, args.every)
+    import hashlib
+    # quasr's cached chunks are only valid for the binary that made them.
+    quasr_id = hashlib.sha256(Path(args.quasr).read_bytes()).hexdigest()[:12]
     ref_norm = [norm(refs[Path(f).stem]) for f in files]
     list_file = str(ROOT / "build" / "compare_files.txt")
     results = []
@@ -117,13 +154,16 @@ def main():
         model_dir = str(ROOT / "models" / model)
         for beam in [int(b) for b in args.beams.split(",")]:
             LOADS.clear()
-            q_texts, q_wall, q_tr, q_rss, q_cpu = run_quasr(args.quasr, model, beam, args.threads, files)
-            f_texts, f_wall, f_tr, f_rss, f_cpu = run_faster_whisper(sys.executable, model_dir, beam, args.threads, files,
-                                                              "float32", list_file)
+            q_texts, q_wall, q_tr, q_rss, q_cpu = cached_chunks(
+                args.cache, args.chunk, f"quasr-{quasr_id}-{model}-b{beam}", files,
+                lambda part: run_quasr(args.quasr, model, beam, args.threads, part))
+            f_texts, f_wall, f_tr, f_rss, f_cpu = cached_chunks(
+                args.cache, args.chunk, f"fw-{model}-b{beam}-float32", files,
+                lambda part: run_faster_whisper(sys.executable, model_dir, beam, args.threads, part, "float32", list_file))
             qn = [norm(q_texts[f]) for f in files]
             fn = [norm(f_texts[f]) for f in files]
             identical = sum(a == b for a, b in zip(qn, fn)) / len(files)
-            row = dict(model=model, beam=beam, threads=args.threads, utterances=len(files),
+            row = dict(model=model, beam=beam, threads=args.threads, utterances=len(files), chunk=args.chunk,
                        identical_pct=100 * identical,
                        wer_quasr=100 * jiwer.wer(ref_norm, qn), wer_faster_whisper=100 * jiwer.wer(ref_norm, fn),
                        quasr_wall_s=q_wall, quasr_transcribe_s=q_tr, quasr_peak_rss_mib=q_rss, quasr_cpu_s=q_cpu,
@@ -131,8 +171,9 @@ def main():
                        differing=[dict(file=Path(f).stem, quasr=a, faster_whisper=b)
                                   for f, a, b in zip(files, qn, fn) if a != b])
             if args.int8_timing and beam == 1:
-                _, i_wall, i_tr, i_rss, i_cpu = run_faster_whisper(sys.executable, model_dir, beam, args.threads, files,
-                                                            "int8", list_file)
+                _, i_wall, i_tr, i_rss, i_cpu = cached_chunks(
+                    args.cache, args.chunk, f"fw-{model}-b{beam}-int8", files,
+                    lambda part: run_faster_whisper(sys.executable, model_dir, beam, args.threads, part, "int8", list_file))
                 row.update(fw_int8_wall_s=i_wall, fw_int8_transcribe_s=i_tr, fw_int8_peak_rss_mib=i_rss, fw_int8_cpu_s=i_cpu)
             row["load_avg_1min_after_each_pass"] = list(LOADS)
             results.append(row)
