@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <sstream>
+#include <tuple>
 #include <filesystem>
 
 #include "quasr/audio/audio.h"
@@ -81,15 +82,15 @@ TEST(Decode, FormatTimestampAsFasterWhisper) {
   EXPECT_THROW(qm::parse_transcript_format("xml"), quasr::InvalidArgument);
 }
 
-// End-to-end parity on tiny.en: quasr's transcription of each test-clean clip equals faster-whisper's
-// (float32, cpu_threads=2, no VAD, same options).
-class TranscriptParity : public ::testing::TestWithParam<int> {};
+// End-to-end parity on tiny.en and base: quasr's transcription of each test-clean clip equals faster-whisper's
+// (float32, cpu_threads=2, no VAD, same options), greedy and beam 5.
+class TranscriptParity : public ::testing::TestWithParam<std::tuple<const char*, int>> {};
 
-TEST_P(TranscriptParity, TinyEnMatchesFasterWhisper) {
-  const int beam = GetParam();
+TEST_P(TranscriptParity, MatchesFasterWhisper) {
+  const auto [model_name, beam] = GetParam();
   const auto clips = test_clean_clips();
   ASSERT_EQ(clips.size(), 4u) << "expected the 4 test-clean clips under " << qt::librispeech_dir();
-  std::string args = "--model " + qt::model_dir("tiny.en") + " --beam " + std::to_string(beam) + " --threads 2";
+  std::string args = "--model " + qt::model_dir(model_name) + " --beam " + std::to_string(beam) + " --threads 2";
   for (const auto& c : clips) args += " " + c;
   qt::TempDir tmp;
   const auto [rc, out] =
@@ -97,7 +98,7 @@ TEST_P(TranscriptParity, TinyEnMatchesFasterWhisper) {
   ASSERT_EQ(rc, 0) << "scripts/ref_transcribe.py failed";
 
   quasr::set_num_threads(2);
-  const auto model = qm::WhisperModel::load("tiny.en");
+  const auto model = qm::WhisperModel::load(model_name);
   const auto tok = qm::Tokenizer::load(model->directory());
   qm::TranscribeOptions opt;
   opt.beam_size = beam;
@@ -128,8 +129,13 @@ TEST_P(TranscriptParity, TinyEnMatchesFasterWhisper) {
   EXPECT_EQ(n, clips.size());
 }
 
-INSTANTIATE_TEST_SUITE_P(Beams, TranscriptParity, ::testing::Values(1, 5),
-                         [](const auto& info) { return info.param == 1 ? "Greedy" : "Beam5"; });
+INSTANTIATE_TEST_SUITE_P(ModelsAndBeams, TranscriptParity,
+                         ::testing::Combine(::testing::Values("tiny.en", "base"), ::testing::Values(1, 5)),
+                         [](const auto& info) {
+                           const std::string model = std::get<0>(info.param);
+                           return (model == "base" ? "Base" : "TinyEn") +
+                                  std::string(std::get<1>(info.param) == 1 ? "Greedy" : "Beam5");
+                         });
 
 TEST(Decode, BadOptionsAreClearErrors) {
   qm::TranscribeOptions opt;
