@@ -154,12 +154,13 @@ def main():
         model_dir = str(ROOT / "models" / model)
         for beam in [int(b) for b in args.beams.split(",")]:
             LOADS.clear()
-            q_texts, q_wall, q_tr, q_rss, q_cpu = cached_chunks(
-                args.cache, args.chunk, f"quasr-{quasr_id}-{model}-b{beam}", files,
-                lambda part: run_quasr(args.quasr, model, beam, args.threads, part))
+            # faster-whisper first: its cached chunks stay valid across quasr rebuilds, quasr's do not.
             f_texts, f_wall, f_tr, f_rss, f_cpu = cached_chunks(
                 args.cache, args.chunk, f"fw-{model}-b{beam}-float32", files,
                 lambda part: run_faster_whisper(sys.executable, model_dir, beam, args.threads, part, "float32", list_file))
+            q_texts, q_wall, q_tr, q_rss, q_cpu = cached_chunks(
+                args.cache, args.chunk, f"quasr-{quasr_id}-{model}-b{beam}", files,
+                lambda part: run_quasr(args.quasr, model, beam, args.threads, part))
             qn = [norm(q_texts[f]) for f in files]
             fn = [norm(f_texts[f]) for f in files]
             identical = sum(a == b for a, b in zip(qn, fn)) / len(files)
