@@ -44,7 +44,7 @@ void register_quantize(CLI::App& app) {
       return;
     }
     const auto t0 = std::chrono::steady_clock::now();
-    const auto quantized = models::quantize_whisper(w, plan);
+    const auto quantized = models::quantize_whisper(w, recipe).quantized;
     const std::string source = models::whisper_source_file(dir);
     const std::string sha = sha256_file_hex(source);
     models::save_whisper_quasr(a->output, w, quantized, recipe.text, sha);

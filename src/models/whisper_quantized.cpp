@@ -207,8 +207,7 @@ std::unique_ptr<WhisperModel> load_whisper_model(const std::string& path_or_name
     if (!o.recipe.empty()) {
       const quant::Recipe recipe = quant::Recipe::from_argument(o.recipe);
       kv = recipe.kv;
-      const auto plan = quant::resolve_plan(recipe, whisper_quantizable_tensors(w.config));
-      quantized = quantize_whisper(w, plan);
+      quantized = quantize_whisper(w, recipe).quantized;
       for (auto& [name, ct] : quantized) {
         // Simulation multiplies by the dequantized weight; natively only the embedding lookup needs values.
         auto& t = w.tensors.at(name);

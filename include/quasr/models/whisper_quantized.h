@@ -20,9 +20,25 @@ namespace quasr::models {
 // [out][in_ch * 3]) and the token embedding (tied output projection). Shapes are the 2-D [out][K] view.
 std::vector<quant::TensorInfo> whisper_quantizable_tensors(const WhisperConfig& c);
 
-// Quantizes the tensors the plan marks with the reference quantizers (formats::quantize), by canonical name.
+// Quantizes the tensors the plan marks with the reference quantizers (formats::quantize, i.e. algo=rtn), by
+// canonical name. The plan's static activation scales are taken as they are.
 std::map<std::string, quant::ContainerTensor> quantize_whisper(const WhisperWeights& w,
                                                                 std::span<const quant::PlanEntry> plan);
+
+// Per-Linear input multipliers by canonical weight name: the runtime multiplies every input row elementwise by
+// them before the product (AWQ's input_scale).
+using InputScales = std::map<std::string, std::vector<float>, std::less<>>;
+
+struct WhisperQuantization {
+  std::vector<quant::PlanEntry> plan;  // resolved; static activation scales filled from the calibration
+  std::map<std::string, quant::ContainerTensor> quantized;
+  InputScales input_scales;
+};
+// The quantization pipeline (models/whisper_ptq.cpp, docs/ptq.md): resolves the recipe's plan over the model;
+// with calib=FILE loads the calibration and checks it was made on this model (the hash of w.directory's weights
+// file); rounds every planned weight with algo= (rtn, gptq on the input's X^T X); fills static activation scales
+// (a=FMT-static) with calibrator=. Throws InvalidArgument naming the tensor and the problem.
+WhisperQuantization quantize_whisper(WhisperWeights& w, const quant::Recipe& recipe);
 
 // Writes a .quasr container: `quantized` tensors as QTensor sections, every other tensor of the spec table as
 // its source float type, the config as JSON and tokenizer.json's text (from w.directory) in the metadata, the
