@@ -10,6 +10,10 @@
 
 namespace quasr::models {
 
+bool whisper_input_scaled(const quant::Recipe& recipe, const quant::PlanEntry& e) {
+  return e.quantized && recipe.ptq.algo == "awq";
+}
+
 WhisperQuantization quantize_whisper(WhisperWeights& w, const quant::Recipe& recipe) {
   WhisperQuantization out;
   out.plan = quant::resolve_plan(recipe, whisper_quantizable_tensors(w.config));
@@ -35,9 +39,18 @@ WhisperQuantization quantize_whisper(WhisperWeights& w, const quant::Recipe& rec
       throw InvalidArgument("tensor " + name + " (algo=" + p.algo + ", " + e.weight.to_string() + "): " + ex.what());
     }
   }
-  // Static activation scales last: they are computed for the input each Linear finally sees.
+  // One rule decides which Linears carry input scales, for the pipeline and for size accounting alike.
+  for (const quant::PlanEntry& e : out.plan)
+    QUASR_ASSERT(whisper_input_scaled(recipe, e) == (out.input_scales.count(e.tensor.name) == 1));
+  // Static activation scales last: they are computed for the input each Linear finally sees, x * input_scale,
+  // i.e. the calibrated x divided by 1 / input_scale.
   if (cal && !p.calibrator.empty()) {
-    quant::apply_static_scales(out.plan, *cal, quant::CalibratorSpec::parse(p.calibrator));
+    quant::ChannelDivisors divisors;
+    for (const auto& [name, m] : out.input_scales) {
+      std::vector<float>& d = divisors[name];
+      for (float v : m) d.push_back(1.0f / v);
+    }
+    quant::apply_static_scales(out.plan, *cal, quant::CalibratorSpec::parse(p.calibrator), divisors);
     for (const quant::PlanEntry& e : out.plan)
       if (e.quantized) out.quantized.at(e.tensor.name).act = e.act;
   }

@@ -1,12 +1,15 @@
 // The post-training quantization pipeline on the real tiny.en with a small real calibration (test_ptq_util.h):
-// GPTQ through recipes (calib=, algo=gptq, calibrator=), its containers, its layer error against round-to-nearest,
-// native and simulated agreement, and the checks on the calibration.
+// GPTQ and AWQ through recipes (calib=, algo=, calibrator=), their containers (AWQ's input scales), their layer
+// error against round-to-nearest, native and simulated agreement, size accounting, and the checks on the
+// calibration.
 #include <gtest/gtest.h>
 
 #include <cstdio>
 #include <filesystem>
 
 #include "quasr/core/error.h"
+#include "quasr/eval/run.h"
+#include "quasr/io/file_util.h"
 #include "quasr/eval/normalizer.h"
 #include "quasr/eval/wer.h"
 #include "quasr/kernels/gemm.h"
@@ -45,13 +48,18 @@ Transcripts transcribe_test_clean(const WhisperModel& m) {
   return t;
 }
 
-// sum over the calibration's sampled rows X of ||X W^T - X Q^T||^2 for one weight.
-double layer_error(const quant::InputStats& s, const std::vector<float>& w, const formats::QTensor& q) {
+// sum over the calibration's sampled rows X of ||X W^T - (X * m) Q^T||^2 for one weight, with input scale m (none:
+// all ones).
+double layer_error(const quant::InputStats& s, const std::vector<float>& w, const formats::QTensor& q,
+                   const std::vector<float>& m = {}) {
   const int64_t n = q.shape[0], k = q.shape[1];
-  std::vector<float> diff = q.dequantize();
-  for (size_t i = 0; i < diff.size(); ++i) diff[i] = w[i] - diff[i];
+  std::vector<float> wq = q.dequantize();
+  if (!m.empty())  // (X * m) Q^T = X (Q diag(m))^T
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t j = 0; j < k; ++j) wq[i * k + j] *= m[j];
+  for (size_t i = 0; i < wq.size(); ++i) wq[i] = w[i] - wq[i];
   std::vector<float> y(static_cast<size_t>(s.n_samples * n));
-  kernels::sgemm(false, true, s.n_samples, n, k, 1.0f, s.samples.data(), k, diff.data(), k, 0.0f, y.data(), n);
+  kernels::sgemm(false, true, s.n_samples, n, k, 1.0f, s.samples.data(), k, wq.data(), k, 0.0f, y.data(), n);
   double e = 0;
   for (float v : y) e += static_cast<double>(v) * v;
   return e;
@@ -131,6 +139,58 @@ TEST(Ptq, GptqWithStaticScalesRunsNativelyAsSimulated) {
   std::printf("[wer] tiny.en w=int8:pc,a=int8-static (max), GPTQ on the 4 test-clean clips: %.3f\n", native.wer);
   EXPECT_LT(native.wer, 0.15) << native.text[0];
   fs::remove(path);
+}
+
+TEST(Ptq, AwqInt4ContainerRoundTripsWithItsInputScalesAndTranscribes) {
+  if (!testing::have_librispeech()) GTEST_SKIP() << "no LibriSpeech data";
+  const std::string cal_file = small_calibration_file();
+  const quant::Calibration cal = quant::Calibration::load(cal_file);
+  WhisperWeights w = tiny_en_weights();
+  const WhisperWeights original = w;
+  const quant::Recipe awq = quant::Recipe::parse("w=int4:g128,algo=awq,calib=" + cal_file);
+  const WhisperQuantization a = quantize_whisper(w, awq);
+  const WhisperQuantization r = quantize_whisper(w, quant::Recipe::parse("w=int4:g128"));
+  ASSERT_EQ(a.quantized.size(), 64u);
+  ASSERT_EQ(a.input_scales.size(), 64u);  // every AWQ'd Linear carries its scale, even when alpha = 0 chose s = 1
+  double ea = 0, er = 0;
+  int scaled = 0;
+  int64_t scale_bytes = 0;
+  for (const auto& [name, ct] : a.quantized) {
+    const std::vector<float>& m = a.input_scales.at(name);
+    ASSERT_EQ(static_cast<int64_t>(m.size()), ct.q.shape[1]) << name;
+    scale_bytes += 4 * static_cast<int64_t>(m.size());
+    const bool ones = std::all_of(m.begin(), m.end(), [](float v) { return v == 1.0f; });
+    scaled += !ones;
+    // AWQ really ran: where it scaled, its codes are not round-to-nearest's.
+    if (!ones) EXPECT_NE(ct.q.payload, r.quantized.at(name).q.payload) << name;
+    const auto& x = cal.at(name);
+    const double e = layer_error(x, original.tensors.at(name).values, ct.q, m);
+    const double b = layer_error(x, original.tensors.at(name).values, r.quantized.at(name).q);
+    EXPECT_LE(e, b * 1.001) << name;  // AWQ's own search guarantees it on these samples (float summation aside)
+    ea += e, er += b;
+  }
+  std::printf("[ratio] tiny.en int4:g128 AWQ / RTN layer-output error on the calibration samples: %.3f (%d of %zu "
+              "layers with scales != 1)\n", ea / er, scaled, a.quantized.size());
+  EXPECT_GE(scaled, 32);
+  EXPECT_LT(ea, 0.9 * er);
+  // Exact size accounting counts the 4 * K bytes of every input scale.
+  const auto& cfg = original.config;
+  EXPECT_EQ(eval::model_size(cfg, awq.text).model.bytes - eval::model_size(cfg, "w=int4:g128").model.bytes,
+            scale_bytes);
+
+  // The container keeps the input scales: bytes identical after save / load / save, and it transcribes.
+  const std::string path = temp_file("awq.quasr"), again = temp_file("awq2.quasr");
+  save_whisper_quasr(path, w, a.quantized, awq.text, "test", a.input_scales);
+  WhisperQuasr loaded = load_whisper_quasr(path, false);
+  EXPECT_EQ(loaded.input_scales, a.input_scales);
+  save_whisper_quasr(again, w, loaded.quantized, loaded.recipe, loaded.source_sha256, loaded.input_scales);
+  EXPECT_EQ(io::read_file_bytes(again), io::read_file_bytes(path));
+  const Transcripts t = transcribe_test_clean(*load_whisper_model(path, {}));
+  ASSERT_EQ(t.text.size(), 4u);
+  std::printf("[wer] tiny.en int4:g128 AWQ on the 4 test-clean clips: %.3f\n", t.wer);
+  EXPECT_LT(t.wer, 0.15) << t.text[0];
+  fs::remove(path);
+  fs::remove(again);
 }
 
 TEST(Ptq, CalibrationOfAnotherModelOrForAnotherWidthIsRefused) {
