@@ -451,7 +451,6 @@ void check_ptq_settings(const Recipe& recipe) {
   auto not_yet = [&](bool given, const std::string& key) {
     need(!given, key + " is not implemented yet (recipe '" + recipe.text + "')");
   };
-  not_yet(p.smooth.has_value(), "smooth= (SmoothQuant)");
   not_yet(!p.rotate.empty(), "rotate=" + p.rotate);
   not_yet(p.auto_bits.has_value(), "auto-bits=");
   not_yet(!p.sensitivity.empty(), "sens=");

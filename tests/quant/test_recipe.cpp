@@ -138,11 +138,13 @@ TEST(Recipe, PostTrainingSettingsNotImplementedYetAreRefusedNamingTheKey) {
   EXPECT_EQ(resolve_error("w=int4:g128,algo=gptq,calib=c.cal,gptq-damp=0.02,act-order=on"), "(no error)");
   EXPECT_EQ(resolve_error("w=int8:pc,a=int8-static,calib=c.cal,calibrator=mse"), "(no error)");
   EXPECT_EQ(resolve_error("w=int4:g128,algo=awq,calib=c.cal"), "(no error)");
+  EXPECT_EQ(resolve_error("w8a8,smooth=0.5,calib=c.cal"), "(no error)");
+  EXPECT_NE(resolve_error("w8a8,smooth=0.5").find("smooth= needs calib=FILE"), std::string::npos);
   for (const auto& [recipe, key] : std::vector<std::pair<std::string, std::string>>{
            {"w8a8,calib=c.cal,rotate=hadamard", "rotate=hadamard is not implemented yet"},
            {"w8a8,auto-bits=4.5,sens=s.json", "auto-bits= is not implemented yet"},
            {"w8a8,sens=s.json", "sens= is not implemented yet"},
-           {"w8a8,smooth=0.5,calib=c.cal", "smooth= (SmoothQuant) is not implemented yet"}}) {
+           {"w8a8,sens=s.json,auto-bits=3", "auto-bits= is not implemented yet"}}) {
     const std::string e = resolve_error(recipe);
     EXPECT_NE(e.find(key), std::string::npos) << recipe << ": " << e;
   }

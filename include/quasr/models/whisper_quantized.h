@@ -26,7 +26,8 @@ std::map<std::string, quant::ContainerTensor> quantize_whisper(const WhisperWeig
                                                                 std::span<const quant::PlanEntry> plan);
 
 // Per-Linear input multipliers by canonical weight name: the runtime multiplies every input row elementwise by
-// them before the product (AWQ's input_scale); stored in a .quasr container (revision 2) as NAME#input_scale.
+// them before the product (AWQ's input_scale, SmoothQuant's 1/s where no LayerNorm absorbs it); stored in a .quasr
+// container (revision 2) as NAME#input_scale.
 using InputScales = quant::InputScales;
 
 struct WhisperQuantization {
@@ -36,13 +37,16 @@ struct WhisperQuantization {
 };
 // The quantization pipeline (models/whisper_ptq.cpp, docs/ptq.md): resolves the recipe's plan over the model;
 // with calib=FILE loads the calibration and checks it was made on this model (the hash of w.directory's weights
-// file); rounds every planned weight with algo= (rtn; gptq on the input's X^T X; awq on its samples, giving an
-// input scale per Linear); fills static activation scales (a=FMT-static) with calibrator=, for the input the
-// Linear sees after its input scale. Throws InvalidArgument naming the tensor and the problem.
+// file); with smooth=ALPHA applies SmoothQuant (modifying `w`: the smoothed weights, LayerNorm gains and biases
+// that absorb 1/s); rounds every planned weight with algo= (rtn; gptq on the input's X^T X; awq on its samples,
+// giving an input scale per Linear), both on the smoothed input's statistics; fills static activation scales
+// (a=FMT-static) with calibrator=, for the input the Linear finally sees. Throws InvalidArgument naming the
+// tensor and the problem.
 WhisperQuantization quantize_whisper(WhisperWeights& w, const quant::Recipe& recipe);
 
-// Whether the pipeline gives this plan entry a runtime input scale (algo=awq on a quantized tensor): exact size
-// accounting adds its 4 * K bytes without running the pipeline.
+// Whether the pipeline gives this plan entry a runtime input scale (a quantized tensor with algo=awq, or with
+// smooth= where no block LayerNorm feeds it): exact size accounting adds its 4 * K bytes without running the
+// pipeline.
 bool whisper_input_scaled(const quant::Recipe& recipe, const quant::PlanEntry& entry);
 
 // Writes a .quasr container: `quantized` tensors as QTensor sections, every other tensor of the spec table as
