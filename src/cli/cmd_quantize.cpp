@@ -44,10 +44,11 @@ void register_quantize(CLI::App& app) {
       return;
     }
     const auto t0 = std::chrono::steady_clock::now();
-    const auto quantized = models::quantize_whisper(w, plan);
+    const models::WhisperQuantization q = models::quantize_whisper(w, recipe);
+    const auto& quantized = q.quantized;
     const std::string source = models::whisper_source_file(dir);
     const std::string sha = sha256_file_hex(source);
-    models::save_whisper_quasr(a->output, w, quantized, recipe.text, sha);
+    models::save_whisper_quasr(a->output, w, quantized, recipe.text, sha, q.input_scales);
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     std::printf("wrote %s: %zu quantized tensors, %ju bytes, source %s sha256 %s (%.1f s)\n", a->output.c_str(),
                 quantized.size(), static_cast<uintmax_t>(std::filesystem::file_size(a->output)), source.c_str(),

@@ -60,7 +60,8 @@ nlohmann::json run_identity(const EvalRequest& req, const std::string& model_dir
 }  // namespace
 
 SizeReport model_size(const models::WhisperConfig& config, const std::string& recipe) {
-  const auto plan = quant::resolve_plan(parse_recipe(recipe), models::whisper_quantizable_tensors(config));
+  const quant::Recipe rec = parse_recipe(recipe);
+  const auto plan = quant::resolve_plan(rec, models::whisper_quantizable_tensors(config));
   std::map<std::string, const quant::PlanEntry*> by_name;
   for (const auto& e : plan) by_name.emplace(e.tensor.name, &e);
   const formats::QuantSpec fp32 = formats::QuantSpec::defaults(formats::FormatId::kFp32);
@@ -75,6 +76,8 @@ SizeReport model_size(const models::WhisperConfig& config, const std::string& re
     if (auto it = by_name.find(s.name); it != by_name.end()) {
       const quant::PlanEntry& e = *it->second;
       b = e.storage;  // exact: expected_storage of the spec over the tensor's shape (FP32 when not quantized)
+      // A runtime input scale (AWQ) is stored with its tensor: K FP32 values, counted with the scales.
+      if (models::whisper_input_scaled(rec, e)) b.scales += 4 * static_cast<size_t>(e.tensor.shape.at(1));
       t.format = e.quantized ? e.weight.to_string() : fp32.to_string();
       t.activation = e.quantized ? quant::activation_text(e.act) : "none";
       t.linear = e.tensor.kind == quant::TensorInfo::Kind::kLinear;

@@ -57,7 +57,8 @@ struct WhisperDecoderState final : DecoderState {
 // Takes tensors out of the weights by table query (stack, layer, role, param).
 class WeightTaker {
  public:
-  WeightTaker(WhisperWeights& w, const QuantizedLinears& q) : w_(w), q_(q), specs_(whisper_tensor_specs(w.config)) {}
+  WeightTaker(WhisperWeights& w, const QuantizedLinears& q, const InputScales& s)
+      : w_(w), q_(q), s_(s), specs_(whisper_tensor_specs(w.config)) {}
   const std::string& name(WhisperStack st, int layer, WhisperRole role, WhisperParam p) const {
     for (const auto& s : specs_)
       if (s.stack == st && s.layer == layer && s.role == role && s.param == p) return s.name;
@@ -77,25 +78,45 @@ class WeightTaker {
                             has_bias ? &get(st, layer, role, WhisperParam::kBias) : nullptr);
     l.quant = quantized(st, layer, role);
     l.name = name(st, layer, role, WhisperParam::kWeight);
+    if (auto it = s_.find(l.name); it != s_.end()) {
+      if (static_cast<int64_t>(it->second.size()) != l.in)
+        throw InvalidArgument("input scale of " + l.name + " has " + std::to_string(it->second.size()) +
+                              " values, the Linear has " + std::to_string(l.in) + " inputs");
+      l.input_scale = it->second;
+      ++scales_used_;
+    }
     return l;
   }
   LayerNorm norm(WhisperStack st, int layer, WhisperRole role) {
     return LayerNorm::from(std::move(get(st, layer, role, WhisperParam::kWeight)),
                            std::move(get(st, layer, role, WhisperParam::kBias)));
   }
+  // Every input scale must have found its Linear (a misspelt name would otherwise be silently dropped).
+  void check_all_scales_used() const {
+    if (scales_used_ == s_.size()) return;
+    for (const auto& [name, s] : s_) {
+      bool linear = false;
+      for (const auto& spec : specs_)
+        linear = linear || (spec.name == name && (spec.is_matrix() || spec.role == WhisperRole::kTokenEmbedding));
+      if (!linear) throw InvalidArgument("input scale given for " + name + ", which is not a Linear of this model");
+    }
+  }
 
  private:
   WhisperWeights& w_;
   const QuantizedLinears& q_;
+  const InputScales& s_;
+  size_t scales_used_ = 0;
   std::vector<WhisperTensorSpec> specs_;
 };
 
 class WhisperModelImpl final : public WhisperModel {
  public:
-  WhisperModelImpl(WhisperWeights&& w, const QuantizedLinears& quantized, quant::KvPrecision kv)
+  WhisperModelImpl(WhisperWeights&& w, const QuantizedLinears& quantized, quant::KvPrecision kv,
+                   const InputScales& input_scales)
       : cfg_(w.config), dir_(w.directory), kv_(kv) {
     const auto E = WhisperStack::kEncoder, D = WhisperStack::kDecoder;
-    WeightTaker t(w, quantized);
+    WeightTaker t(w, quantized, input_scales);
     conv1_ = t.linear(E, -1, WhisperRole::kConv1);
     conv2_ = t.linear(E, -1, WhisperRole::kConv2);
     enc_pos_ = std::move(t.get(E, -1, WhisperRole::kPosEmbedding, WhisperParam::kWeight).values);
@@ -133,6 +154,7 @@ class WhisperModelImpl final : public WhisperModel {
       dec_.push_back(std::move(l));
     }
     dec_norm_ = t.norm(D, -1, WhisperRole::kFinalNorm);
+    t.check_all_scales_used();
   }
 
   const WhisperConfig& config() const override { return cfg_; }
@@ -273,11 +295,13 @@ void WhisperModelImpl::step(DecoderState& state, std::span<const int> tokens, in
                             std::to_string(V) + ")");
 
   // x[s*n + j] = token embedding + learned position embedding of position L0 + j.
+  // An input scale m on the tied embedding means its stored rows are W diag(1/m): the lookup multiplies them back.
   std::vector<float> x(rows * d);
+  const float* m = embed_.input_scale.empty() ? nullptr : embed_.input_scale.data();
   for (int64_t r = 0; r < rows; ++r) {
     const float* e = embed_.weight.data() + static_cast<int64_t>(tokens[r]) * d;
     const float* p = dec_pos_.data() + (L0 + r % n) * d;
-    for (int64_t c = 0; c < d; ++c) x[r * d + c] = e[c] + p[c];
+    for (int64_t c = 0; c < d; ++c) x[r * d + c] = (m ? e[c] * m[c] : e[c]) + p[c];
   }
   std::vector<float> h(rows * d), q(rows * d), k_new(rows * d), v_new(rows * d), ctx(rows * d), proj(rows * d), mlp(rows * ffn);
   AttentionShape self;
@@ -399,8 +423,8 @@ void WhisperModel::set_input_observer(LinearInputObserver* observer) {
 }
 
 std::unique_ptr<WhisperModel> build_whisper_model(WhisperWeights&& w, const QuantizedLinears& quantized,
-                                                  quant::KvPrecision kv) {
-  return std::make_unique<WhisperModelImpl>(std::move(w), quantized, kv);
+                                                  quant::KvPrecision kv, const InputScales& input_scales) {
+  return std::make_unique<WhisperModelImpl>(std::move(w), quantized, kv, input_scales);
 }
 
 std::unique_ptr<WhisperModel> WhisperModel::load(const std::string& path_or_name) {

@@ -37,6 +37,19 @@ Linear Linear::from(io::Tensor&& w, io::Tensor* b) {
 
 void Linear::forward(const float* x, int64_t rows, int64_t ldx, float* y, int64_t ldy) const {
   if (observer) observer->observe(name, x, rows, ldx, in);
+  std::vector<float> scaled;
+  if (!input_scale.empty()) {
+    scaled.resize(static_cast<size_t>(rows * in));
+    parallel_for(0, rows, 64, [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r) {
+        const float* xr = x + r * ldx;
+        float* sr = scaled.data() + r * in;
+        for (int64_t j = 0; j < in; ++j) sr[j] = xr[j] * input_scale[j];
+      }
+    });
+    x = scaled.data();
+    ldx = in;
+  }
   std::vector<float> fake_quantized;
   if (quant) {
     if (quant->prepared) {

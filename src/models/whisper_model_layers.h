@@ -20,8 +20,14 @@ struct Linear {
   // Set for a quantized layer: native (quant->prepared, `weight` may be empty) or simulated (`weight` holds the
   // dequantized values, activations are fake-quantized by quant->act before the FP32 product).
   std::shared_ptr<const quant::QuantizedWeight> quant;
+  // Per-input-channel multipliers [in], or empty: every input row is multiplied elementwise by them before the
+  // product, y = (x * input_scale) W^T + bias, in the native and the simulation path alike (AWQ's input_scale: the
+  // stored weight is Q(W diag(1 / input_scale))). Activation quantization sees the multiplied input.
+  std::vector<float> input_scale;
   std::string name;                          // canonical weight name (for the observer)
-  LinearInputObserver* observer = nullptr;   // when set, sees every input before the product
+  // When set, sees every input before the product and before the input transform: calibration statistics
+  // describe the model's own activations, whatever transform a recipe later adds.
+  LinearInputObserver* observer = nullptr;
 
   // Takes the weight (and bias, may be null) out of loaded tensors.
   static Linear from(io::Tensor&& w, io::Tensor* b);

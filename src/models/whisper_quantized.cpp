@@ -117,8 +117,9 @@ std::map<std::string, quant::ContainerTensor> quantize_whisper(const WhisperWeig
 
 void save_whisper_quasr(const std::string& path, const WhisperWeights& w,
                         const std::map<std::string, quant::ContainerTensor>& quantized, const std::string& recipe,
-                        const std::string& source_sha256) {
+                        const std::string& source_sha256, const InputScales& input_scales) {
   quant::Container c;
+  c.input_scales = input_scales;
   for (const WhisperTensorSpec& s : whisper_tensor_specs(w.config))
     if (!quantized.count(s.name)) c.dense.emplace(s.name, w.tensors.at(s.name));
   c.quantized = quantized;
@@ -166,6 +167,13 @@ WhisperQuasr load_whisper_quasr(const std::string& path, bool dequantize) {
   }
   if (matched != c.dense.size() + c.quantized.size())
     throw bad("it holds tensors that are not part of a Whisper model of this configuration");
+  // The container checked each input scale's length against its tensor; here: that tensor is a Linear's weight.
+  for (const auto& [name, s] : c.input_scales) {
+    bool linear = false;
+    for (const WhisperTensorSpec& spec : specs) linear = linear || (spec.name == name && quantizable(spec));
+    if (!linear) throw bad("input scale of " + name + ", which is not the weight of a Linear, conv or the embedding");
+  }
+  m.input_scales = std::move(c.input_scales);
   m.quantized = std::move(c.quantized);
   m.recipe = c.recipe;
   m.source_sha256 = c.source_sha256;
@@ -187,6 +195,7 @@ bool is_model_file(const std::string& path) {
 
 std::unique_ptr<WhisperModel> load_whisper_model(const std::string& path_or_name, const WhisperLoadOptions& o) {
   std::map<std::string, quant::ContainerTensor> quantized;
+  InputScales input_scales;
   WhisperWeights w;
   quant::KvPrecision kv = quant::KvPrecision::kFp32;
   if (is_model_file(path_or_name)) {
@@ -195,6 +204,7 @@ std::unique_ptr<WhisperModel> load_whisper_model(const std::string& path_or_name
     WhisperQuasr q = load_whisper_quasr(path_or_name, o.simulate);
     w = std::move(q.weights);
     quantized = std::move(q.quantized);
+    input_scales = std::move(q.input_scales);
     if (!q.recipe.empty()) {
       try {
         kv = quant::Recipe::parse(q.recipe).kv;
@@ -207,8 +217,9 @@ std::unique_ptr<WhisperModel> load_whisper_model(const std::string& path_or_name
     if (!o.recipe.empty()) {
       const quant::Recipe recipe = quant::Recipe::from_argument(o.recipe);
       kv = recipe.kv;
-      const auto plan = quant::resolve_plan(recipe, whisper_quantizable_tensors(w.config));
-      quantized = quantize_whisper(w, plan);
+      WhisperQuantization q = quantize_whisper(w, recipe);
+      quantized = std::move(q.quantized);
+      input_scales = std::move(q.input_scales);
       for (auto& [name, ct] : quantized) {
         // Simulation multiplies by the dequantized weight; natively only the embedding lookup needs values.
         auto& t = w.tensors.at(name);
@@ -234,7 +245,7 @@ std::unique_ptr<WhisperModel> load_whisper_model(const std::string& path_or_name
     }
     layers.emplace(name, std::move(qw));
   }
-  return build_whisper_model(std::move(w), layers, kv);
+  return build_whisper_model(std::move(w), layers, kv, input_scales);
 }
 
 }  // namespace quasr::models

@@ -25,6 +25,7 @@ using nlohmann::json;
 
 constexpr const char* kSections[] = {"payload", "scales", "zero_points", "codebook"};
 constexpr const char* kSep = "#";
+constexpr const char* kInputScale = "input_scale";
 constexpr uint64_t kMaxHeader = 256ull << 20;
 
 std::vector<uint8_t>& section(formats::QTensor& q, int i) {
@@ -82,6 +83,28 @@ void write_durably(const std::string& path, const std::vector<uint8_t>& bytes) {
   }
 }
 
+// The reduction dimension K of a tensor of the container (quantized: its [out][K] view; dense: the product of its
+// trailing dims), or -1 when the container has no tensor of that name.
+int64_t reduction_dim(const Container& c, const std::string& name) {
+  if (auto q = c.quantized.find(name); q != c.quantized.end())
+    return q->second.q.shape.size() == 2 ? q->second.q.shape[1] : -1;
+  auto d = c.dense.find(name);
+  if (d == c.dense.end() || d->second.shape.empty() || d->second.shape[0] <= 0) return -1;
+  return d->second.numel() / d->second.shape[0];
+}
+
+// Why an input scale is unusable, or "" when it is fine.
+std::string input_scale_problem(const Container& c, const std::string& name, const std::vector<float>& s) {
+  const int64_t k = reduction_dim(c, name);
+  if (k < 0) return "belongs to no tensor of the container";
+  if (static_cast<int64_t>(s.size()) != k)
+    return "has " + std::to_string(s.size()) + " values, the tensor's reduction dimension K is " + std::to_string(k);
+  for (size_t j = 0; j < s.size(); ++j)
+    if (!std::isfinite(s[j]) || !(s[j] > 0))
+      return "holds " + std::to_string(s[j]) + " at index " + std::to_string(j) + " (must be positive and finite)";
+  return "";
+}
+
 }  // namespace
 
 void write_container(const std::string& path, const Container& c) {
@@ -112,6 +135,15 @@ void write_container(const std::string& path, const Container& c) {
     io::encode_from_f32(store, t.values, b.bytes);
     blobs[name] = std::move(b);
   }
+  json scale_names = json::array();
+  for (const auto& [name, s] : c.input_scales) {
+    if (const std::string why = input_scale_problem(c, name, s); !why.empty())
+      throw InvalidArgument("input scale of tensor '" + name + "' " + why);
+    Blob b{"F32", {static_cast<int64_t>(s.size())}, {}};
+    io::encode_from_f32(io::DType::kF32, s, b.bytes);
+    blobs[name + kSep + kInputScale] = std::move(b);
+    scale_names.push_back(name);
+  }
   json header = json::object();
   uint64_t offset = 0;
   for (const auto& [name, b] : blobs) {
@@ -124,7 +156,9 @@ void write_container(const std::string& path, const Container& c) {
     meta[k] = v;
   }
   meta["quasr.format"] = "quasr-container";
-  meta["quasr.revision"] = std::to_string(kContainerRevision);
+  meta["quasr.revision"] =
+      std::to_string(c.input_scales.empty() ? kContainerRevisionNoInputScales : kContainerRevision);
+  if (!c.input_scales.empty()) meta["quasr.input_scales"] = scale_names.dump();
   meta["quasr.tensors"] = tensors.dump();
   meta["quasr.recipe"] = c.recipe;
   meta["quasr.source_sha256"] = c.source_sha256;
@@ -169,9 +203,12 @@ Container read_container(const std::string& path) {
   };
   if (meta_str("quasr.format") != "quasr-container") throw bad("quasr.format is not 'quasr-container'");
   const std::string rev = meta_str("quasr.revision");
-  if (rev != std::to_string(kContainerRevision))
-    throw bad("unknown container revision '" + rev + "' (this build reads revision " +
-              std::to_string(kContainerRevision) + ")");
+  int revision = 0;
+  for (int r = kContainerRevisionNoInputScales; r <= kContainerRevision; ++r)
+    if (rev == std::to_string(r)) revision = r;
+  if (!revision)
+    throw bad("unknown container revision '" + rev + "' (this build reads revisions " +
+              std::to_string(kContainerRevisionNoInputScales) + " to " + std::to_string(kContainerRevision) + ")");
 
   // Every tensor entry: known dtype, sane shape, offsets that tile the data block exactly.
   struct Entry {
@@ -257,8 +294,38 @@ Container read_container(const std::string& path) {
     }
     c.quantized.emplace(name, std::move(ct));
   }
+  // Revision 2: the names of the tensors that have an input scale; each must come with its NAME#input_scale.
+  std::map<std::string, bool> listed_scales;  // name -> its tensor was seen
+  if (revision >= 2) {
+    json names;
+    try {
+      names = json::parse(meta_str("quasr.input_scales"));
+    } catch (const IoError&) {
+      throw;
+    } catch (const std::exception& e) {
+      throw bad(std::string("quasr.input_scales is not valid JSON (") + e.what() + ")");
+    }
+    if (!names.is_array()) throw bad("quasr.input_scales is not a JSON array of tensor names");
+    for (const json& n : names) {
+      if (!n.is_string()) throw bad("quasr.input_scales is not a JSON array of tensor names");
+      listed_scales[n.get<std::string>()] = false;
+    }
+  }
   for (const Entry& e : entries) {
     const size_t sep = e.name.find(kSep);
+    if (sep != std::string::npos && e.name.substr(sep + 1) == kInputScale) {
+      const std::string base = e.name.substr(0, sep);
+      auto l = listed_scales.find(base);
+      if (l == listed_scales.end())
+        throw bad("input scale '" + e.name + "' is not listed in quasr.input_scales" +
+                  (revision < 2 ? " (input scales need container revision 2, this file says " + rev + ")" : ""));
+      if (e.dtype != "F32" || e.shape.size() != 1) throw bad("input scale '" + e.name + "' is not a 1-D F32 tensor");
+      std::vector<float>& s = c.input_scales[base];
+      s.resize(static_cast<size_t>(e.shape[0]));
+      io::decode_to_f32(io::DType::kF32, data + e.begin, s.size(), s.data());
+      l->second = true;
+      continue;
+    }
     if (sep == std::string::npos) {
       if (e.dtype == "U8") throw bad("tensor '" + e.name + "': U8 data outside a quantized tensor");
       io::Tensor t;
@@ -279,6 +346,12 @@ Container read_container(const std::string& path) {
     if (idx < 0 || e.dtype != "U8" || e.shape.size() != 1) throw bad("section '" + e.name + "': unknown or not 1-D U8");
     section(q->second.q, idx).assign(data + e.begin, data + e.end);
   }
+  for (const auto& [name, seen] : listed_scales)
+    if (!seen) throw bad("input scale of tensor '" + name + "' (" + name + kSep + kInputScale +
+                         ", listed in quasr.input_scales) is missing");
+  for (const auto& [name, s] : c.input_scales)
+    if (const std::string why = input_scale_problem(c, name, s); !why.empty())
+      throw bad("input scale of tensor '" + name + "' " + why);
   for (auto& [name, ct] : c.quantized) {
     const formats::StorageBytes want = formats::expected_storage(ct.q.spec, ct.q.shape);
     for (int i = 0; i < 4; ++i)

@@ -1,4 +1,5 @@
-// Shared pieces of GPTQ and AWQ (ptq_common.h). The algorithms are in gptq.cpp and awq.cpp.
+// Shared pieces of GPTQ and AWQ (ptq_common.h), and the per-weight step of the quantization pipeline
+// (round_weight, divide_input_stats; quant/ptq.h). The algorithms are in gptq.cpp and awq.cpp.
 #include <algorithm>
 #include <cmath>
 #include <string>
@@ -6,6 +7,7 @@
 #include "ptq_common.h"
 #include "quasr/core/error.h"
 #include "quasr/formats/qtensor.h"
+#include "quasr/quant/ptq.h"
 
 namespace quasr::quant::detail {
 
@@ -87,3 +89,49 @@ float max_abs(std::span<const float> v) {
 }
 
 }  // namespace quasr::quant::detail
+
+namespace quasr::quant {
+
+RoundedWeight round_weight(std::span<const float> w, int64_t n, int64_t k, const formats::QuantSpec& spec,
+                           const PtqSettings& settings, const InputStats* stats) {
+  const std::vector<int64_t> shape{n, k};
+  if (settings.algo == "rtn") return {formats::quantize(w, shape, spec), {}};
+  if (!stats) throw InvalidArgument("algo=" + settings.algo + " needs the input statistics of the calibration");
+  if (stats->k != k)
+    throw InvalidArgument("the calibration's input has " + std::to_string(stats->k) + " channels, the weight " +
+                          std::to_string(k) + " (was it made for this model?)");
+  if (settings.algo == "gptq") {
+    GptqOptions o;
+    o.damp = settings.gptq_damp;
+    o.block = settings.gptq_block;
+    o.act_order = settings.act_order;
+    return {gptq_quantize(w, n, k, spec, stats->xtx, o), {}};
+  }
+  if (settings.algo == "awq") {
+    AwqResult r = awq_quantize(w, n, k, spec, *stats);
+    return {std::move(r.qweight), std::move(r.input_scale)};
+  }
+  throw InvalidArgument("unknown algo=" + settings.algo + " (rtn, gptq or awq)");
+}
+
+InputStats divide_input_stats(const InputStats& s, std::span<const float> d) {
+  if (static_cast<int64_t>(d.size()) != s.k)
+    throw InvalidArgument("divide_input_stats: " + std::to_string(d.size()) + " divisors for an input of width " +
+                          std::to_string(s.k));
+  for (float v : d)
+    if (!(v > 0) || !std::isfinite(v)) throw InvalidArgument("divide_input_stats: divisors must be positive and finite");
+  InputStats o = s;
+  const int64_t k = s.k;
+  for (int64_t j = 0; j < k; ++j) {
+    o.channel_max_abs[j] = static_cast<float>(s.channel_max_abs[j] / static_cast<double>(d[j]));
+    o.channel_sum_abs[j] = s.channel_sum_abs[j] / d[j];
+  }
+  if (static_cast<int64_t>(s.xtx.size()) == k * k)
+    for (int64_t i = 0; i < k; ++i)
+      for (int64_t j = 0; j < k; ++j) o.xtx[i * k + j] = s.xtx[i * k + j] / (static_cast<double>(d[i]) * d[j]);
+  for (int64_t r = 0; r < s.n_samples; ++r)
+    for (int64_t j = 0; j < k; ++j) o.samples[r * k + j] = s.samples[r * k + j] / d[j];
+  return o;
+}
+
+}  // namespace quasr::quant

@@ -442,8 +442,18 @@ void check_ptq_settings(const Recipe& recipe) {
   need(!p.smooth || !p.calib.empty(), "smooth= needs calib=FILE (quasr calibrate)");
   need(p.algo == "rtn" || !p.calib.empty(), "algo=" + p.algo + " needs calib=FILE (quasr calibrate)");
   need(!p.auto_bits || !p.sensitivity.empty(), "auto-bits= needs sens=FILE (quasr sensitivity)");
-  // Until the algorithms land in the quantization pipeline, refuse rather than silently ignore them.
-  need(!p.any(), "post-training settings (" + recipe.text + ") are not implemented yet");
+  const PtqSettings defaults;
+  need(p.algo == "gptq" || (p.gptq_damp == defaults.gptq_damp && p.gptq_block == defaults.gptq_block &&
+                            p.act_order == defaults.act_order),
+       "gptq-damp=, gptq-block= and act-order= apply to algo=gptq, not algo=" + p.algo);
+  // What the quantization pipeline (models/whisper_ptq.cpp) does not apply yet is refused, naming the key, rather
+  // than silently ignored.
+  auto not_yet = [&](bool given, const std::string& key) {
+    need(!given, key + " is not implemented yet (recipe '" + recipe.text + "')");
+  };
+  not_yet(!p.rotate.empty(), "rotate=" + p.rotate);
+  not_yet(p.auto_bits.has_value(), "auto-bits=");
+  not_yet(!p.sensitivity.empty(), "sens=");
 }
 
 std::vector<PlanEntry> resolve_plan(const Recipe& recipe, std::span<const TensorInfo> tensors) {

@@ -15,19 +15,13 @@
 #include "quasr/models/transcribe.h"
 #include "quasr/models/whisper_calibrate.h"
 #include "quasr/models/whisper_quantized.h"
+#include "test_ptq_util.h"
 
 namespace quasr::models {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string greedy_text(const WhisperModel& m, const std::string& clip) {
-  const auto tok = Tokenizer::load(m.directory());
-  TranscribeOptions o;
-  o.beam_size = 1;
-  o.temperatures = {0.0f};
-  return transcribe(m, tok, audio::load_audio_16k(clip), o).text();
-}
+using testing::greedy_text;
 
 // The recipe that gives each quantized Linear of `plan` its calibrated scale.
 std::string recipe_with_scales(const std::vector<quant::PlanEntry>& plan) {

@@ -1,7 +1,10 @@
-// The .quasr container: round trip, every truncation, corrupt fields, unknown revision; SHA-256 vectors.
+// The .quasr container: round trip, every truncation, corrupt fields, unknown revision, input scales (revision 2);
+// SHA-256 vectors.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <random>
 #include <string>
@@ -127,7 +130,7 @@ TEST(Container, CorruptFieldsAreRejectedWithAClearError) {
     const char* expect;
   };
   const std::vector<Case> cases = {
-      {"revision", [](auto& h) { h["__metadata__"]["quasr.revision"] = "2"; }, "unknown container revision '2'"},
+      {"revision", [](auto& h) { h["__metadata__"]["quasr.revision"] = "3"; }, "unknown container revision '3'"},
       {"format", [](auto& h) { h["__metadata__"]["quasr.format"] = "x"; }, "quasr.format"},
       {"no metadata", [](auto& h) { h.erase("__metadata__"); }, "no __metadata__"},
       {"spec text",
@@ -166,6 +169,104 @@ TEST(Container, CorruptFieldsAreRejectedWithAClearError) {
   b[8] = '[';
   io::write_file_atomic(path, b);
   EXPECT_NE(read_error(path).find("not valid JSON"), std::string::npos) << read_error(path);
+  std::filesystem::remove(path);
+}
+
+// A container with input scales (AWQ): on a quantized and on a dense tensor.
+Container with_input_scales() {
+  Container c = sample();
+  std::vector<float> s(64);
+  for (size_t j = 0; j < s.size(); ++j) s[j] = 0.25f + 0.01f * static_cast<float>(j);
+  c.input_scales["w.int8:pc"] = s;
+  c.input_scales["dense.f32"] = {1.0f, 2.0f, 0.5f, 3.0f, 0.125f};
+  return c;
+}
+
+TEST(Container, InputScalesRoundTripAsRevision2AndOtherFilesStayRevision1) {
+  const std::string path = temp_path("scales.quasr"), again = temp_path("scales2.quasr");
+  const Container c = with_input_scales();
+  write_container(path, c);
+  const Container r = read_container(path);
+  EXPECT_EQ(r.input_scales, c.input_scales);
+  write_container(again, r);
+  EXPECT_EQ(io::read_file_bytes(again), io::read_file_bytes(path)) << "save(load(x)) is not x";
+  auto revision = [](const std::string& p) {
+    const auto b = io::read_file_bytes(p);
+    uint64_t n = 0;
+    for (int i = 0; i < 8; ++i) n |= uint64_t(b[i]) << (8 * i);
+    return nlohmann::json::parse(b.begin() + 8, b.begin() + 8 + n)["__metadata__"]["quasr.revision"].get<std::string>();
+  };
+  EXPECT_EQ(revision(path), "2");
+  write_container(again, sample());  // no input scales: the revision earlier builds read
+  EXPECT_EQ(revision(again), "1");
+  EXPECT_TRUE(read_container(again).input_scales.empty());
+  // Every truncation of a file with input scales is rejected too.
+  const auto bytes = io::read_file_bytes(path);
+  for (size_t n = 0; n < bytes.size(); n += 13) {
+    io::write_file_atomic(again, std::span(bytes.data(), n));
+    EXPECT_NE(read_error(again), "(no error)") << "truncated to " << n << " bytes";
+  }
+  // The writer refuses what the reader would.
+  Container bad = sample();
+  bad.input_scales["w.int8:pc"] = std::vector<float>(63, 1.0f);
+  EXPECT_THROW(write_container(again, bad), InvalidArgument);
+  bad.input_scales["w.int8:pc"] = std::vector<float>(64, 1.0f);
+  bad.input_scales["w.int8:pc"][5] = std::nanf("");
+  EXPECT_THROW(write_container(again, bad), InvalidArgument);
+  std::filesystem::remove(path);
+  std::filesystem::remove(again);
+}
+
+TEST(Container, MissingWrongOrNonFiniteInputScalesAreRejectedNamingThem) {
+  const std::string path = temp_path("scales_bad.quasr");
+  write_container(path, with_input_scales());
+  const auto bytes = io::read_file_bytes(path);
+  auto list = [](nlohmann::json& h, const nlohmann::json& names) {
+    h["__metadata__"]["quasr.input_scales"] = names.dump();
+  };
+  struct Case {
+    const char* what;
+    std::function<void(nlohmann::json&)> edit;
+    const char* expect;
+  };
+  const std::vector<Case> cases = {
+      {"listed but missing", [&](auto& h) { list(h, {"dense.f32", "w.int8:pc", "w.mxfp4"}); },
+       "input scale of tensor 'w.mxfp4' (w.mxfp4#input_scale, listed in quasr.input_scales) is missing"},
+      {"not listed", [&](auto& h) { list(h, {"dense.f32"}); }, "'w.int8:pc#input_scale' is not listed"},
+      {"no list", [](auto& h) { h["__metadata__"].erase("quasr.input_scales"); }, "lacks 'quasr.input_scales'"},
+      {"revision 1", [](auto& h) { h["__metadata__"]["quasr.revision"] = "1"; }, "need container revision 2"},
+      {"wrong length", [&](auto& h) {
+         // dense.f32's 5 scales presented as those of w.int8:pc (K = 64), and the other way round.
+         std::swap(h["dense.f32#input_scale"], h["w.int8:pc#input_scale"]);
+       }, "input scale of tensor 'dense.f32' has 64 values, the tensor's reduction dimension K is 5"},
+      {"wrong dtype", [](auto& h) {
+         h["dense.f32#input_scale"]["dtype"] = "U8";  // the same 20 bytes as U8
+         h["dense.f32#input_scale"]["shape"] = {20};
+       }, "'dense.f32#input_scale' is not a 1-D F32 tensor"},
+      {"no such tensor", [&](auto& h) {
+         h["w.zz#input_scale"] = h["dense.f32#input_scale"];
+         h.erase("dense.f32#input_scale");
+         list(h, {"w.int8:pc", "w.zz"});
+       }, "input scale of tensor 'w.zz' belongs to no tensor"},
+  };
+  for (const Case& c : cases) {
+    const std::string p = with_header(bytes, c.edit);
+    const std::string err = read_error(p);
+    EXPECT_NE(err.find(c.expect), std::string::npos) << c.what << ": " << err;
+    EXPECT_NE(err.find("not a valid quasr container"), std::string::npos) << c.what << ": " << err;
+    std::filesystem::remove(p);
+  }
+  // A non-finite value in the data: overwrite dense.f32's third scale with a NaN.
+  uint64_t n = 0;
+  for (int i = 0; i < 8; ++i) n |= uint64_t(bytes[i]) << (8 * i);
+  const auto h = nlohmann::json::parse(bytes.begin() + 8, bytes.begin() + 8 + n);
+  const uint64_t at = 8 + n + h["dense.f32#input_scale"]["data_offsets"][0].get<uint64_t>() + 2 * 4;
+  auto b = bytes;
+  const float nan = std::nanf("");
+  std::memcpy(b.data() + at, &nan, 4);
+  io::write_file_atomic(path, b);
+  EXPECT_NE(read_error(path).find("input scale of tensor 'dense.f32' holds"), std::string::npos) << read_error(path);
+  EXPECT_NE(read_error(path).find("at index 2"), std::string::npos) << read_error(path);
   std::filesystem::remove(path);
 }
 

@@ -132,6 +132,26 @@ TEST(Recipe, PostTrainingSettingsParseAndTheirErrorsPointAtTheToken) {
   EXPECT_NE(resolve_error("w=int4:g128,auto-bits=4.5").find("needs sens=FILE"), std::string::npos);
 }
 
+// What the pipeline does not apply yet is refused with the key named, never silently ignored; what it applies
+// resolves (the calibration file itself is read by the pipeline, models::quantize_whisper, not by resolve_plan).
+TEST(Recipe, PostTrainingSettingsNotImplementedYetAreRefusedNamingTheKey) {
+  EXPECT_EQ(resolve_error("w=int4:g128,algo=gptq,calib=c.cal,gptq-damp=0.02,act-order=on"), "(no error)");
+  EXPECT_EQ(resolve_error("w=int8:pc,a=int8-static,calib=c.cal,calibrator=mse"), "(no error)");
+  EXPECT_EQ(resolve_error("w=int4:g128,algo=awq,calib=c.cal"), "(no error)");
+  EXPECT_EQ(resolve_error("w8a8,smooth=0.5,calib=c.cal"), "(no error)");
+  EXPECT_NE(resolve_error("w8a8,smooth=0.5").find("smooth= needs calib=FILE"), std::string::npos);
+  for (const auto& [recipe, key] : std::vector<std::pair<std::string, std::string>>{
+           {"w8a8,calib=c.cal,rotate=hadamard", "rotate=hadamard is not implemented yet"},
+           {"w8a8,auto-bits=4.5,sens=s.json", "auto-bits= is not implemented yet"},
+           {"w8a8,sens=s.json", "sens= is not implemented yet"},
+           {"w8a8,sens=s.json,auto-bits=3", "auto-bits= is not implemented yet"}}) {
+    const std::string e = resolve_error(recipe);
+    EXPECT_NE(e.find(key), std::string::npos) << recipe << ": " << e;
+  }
+  EXPECT_NE(resolve_error("w=int4:g128,gptq-block=64").find("apply to algo=gptq, not algo=rtn"), std::string::npos)
+      << resolve_error("w=int4:g128,gptq-block=64");
+}
+
 TEST(Recipe, FileSyntaxIsTheSameWithCommentsAndLines) {
   const std::string path = std::filesystem::temp_directory_path() / "quasr_test_recipe.txt";
   {

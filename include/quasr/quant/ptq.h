@@ -75,4 +75,22 @@ struct AwqResult {
 AwqResult awq_quantize(std::span<const float> w, int64_t n, int64_t k, const formats::QuantSpec& spec,
                        const InputStats& stats);
 
+// One weight rounded the way a recipe's algo= says (the quantization pipeline's per-weight step):
+//  rtn   formats::quantize (stats may be null; input_scale stays empty)
+//  gptq  gptq_quantize with stats->xtx and the recipe's gptq-damp, gptq-block, act-order
+//  awq   awq_quantize on stats; input_scale is AwqResult::input_scale ([k]: the runtime multiplies every input row
+//        by it before the product)
+// `stats` describes the input this weight will actually see (for a smoothed Linear: the divided input, see
+// divide_input_stats). Errors are InvalidArgument naming the problem (the caller adds the tensor's name).
+struct RoundedWeight {
+  formats::QTensor q;
+  std::vector<float> input_scale;  // empty: no input transform
+};
+RoundedWeight round_weight(std::span<const float> w, int64_t n, int64_t k, const formats::QuantSpec& spec,
+                           const PtqSettings& settings, const InputStats* stats);
+
+// The statistics of x_j / divisor[j] from those of x (exact for max, sum |x|, X^T X and the samples; the
+// histograms are left as they are: static scales of a divided input come from apply_static_scales' divisors).
+InputStats divide_input_stats(const InputStats& stats, std::span<const float> divisor);
+
 }  // namespace quasr::quant
