@@ -32,15 +32,6 @@ struct CalibrateArgs {
   bool quiet = false;
 };
 
-// Statistics gathered on the evaluation set would leak it into the quantized model.
-bool is_evaluation_set(const fs::path& p) {
-  std::error_code ec;
-  const fs::path canon = fs::weakly_canonical(p, ec);
-  for (const auto& part : ec ? p : canon)
-    if (part == "mini-eval") return true;
-  return false;
-}
-
 void run(const CalibrateArgs& a) {
   if (a.limit && *a.limit <= 0) throw InvalidArgument("--limit must be >= 1, got " + std::to_string(*a.limit));
   if (a.samples < 0) throw InvalidArgument("--samples must be >= 0, got " + std::to_string(a.samples));
@@ -83,6 +74,15 @@ void run(const CalibrateArgs& a) {
 }
 
 }  // namespace
+
+// Statistics gathered on the evaluation set would leak it into the quantized model.
+bool is_evaluation_set(const std::filesystem::path& p) {
+  std::error_code ec;
+  const fs::path canon = fs::weakly_canonical(p, ec);
+  for (const auto& part : ec ? p : canon)
+    if (part == "mini-eval") return true;
+  return false;
+}
 
 void register_calibrate(CLI::App& app) {
   auto a = std::make_shared<CalibrateArgs>();

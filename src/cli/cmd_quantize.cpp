@@ -10,6 +10,7 @@
 #include "quasr/core/sha256.h"
 #include "quasr/io/file_util.h"
 #include "quasr/models/whisper_quantized.h"
+#include "quasr/models/whisper_sensitivity.h"
 #include "quasr/quant/container.h"
 #include "quasr/quant/recipe.h"
 
@@ -34,9 +35,10 @@ void register_quantize(CLI::App& app) {
     }
     if (a->recipe.empty()) throw InvalidArgument("quantize: --recipe is required (see --list-presets)");
     if (!a->dry_run && a->output.empty()) throw InvalidArgument("quantize: -o OUTPUT.quasr is required (or --dry-run)");
-    const quant::Recipe recipe = quant::Recipe::from_argument(a->recipe);
     const std::string dir = models::resolve_model_dir(a->model);
     models::WhisperWeights w = models::load_whisper_weights(dir);
+    // auto-bits= becomes per-tensor rules here, so the container stores the expanded recipe (no sens file needed).
+    const quant::Recipe recipe = models::expand_whisper_auto_bits(quant::Recipe::from_argument(a->recipe), dir, w.config);
     const auto plan = quant::resolve_plan(recipe, models::whisper_quantizable_tensors(w.config));
     if (a->dry_run) {
       std::printf("model %s, recipe '%s', kv cache %s\n%s", dir.c_str(), recipe.text.c_str(),

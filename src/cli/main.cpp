@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
   quasr::cli::register_eval(app);
   quasr::cli::register_sweep(app);
   quasr::cli::register_calibrate(app);
+  quasr::cli::register_sensitivity(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -162,7 +162,13 @@ class WhisperModelImpl final : public WhisperModel {
 
   std::vector<float> encode(std::span<const float> mel) const override;
   std::unique_ptr<DecoderState> start(std::span<const float> encoder_out, int batch) const override;
-  void step(DecoderState& state, std::span<const int> tokens, int n_per_seq, std::span<float> logits) const override;
+  void step(DecoderState& state, std::span<const int> tokens, int n_per_seq, std::span<float> logits) const override {
+    decode(state, tokens, n_per_seq, logits, /*all_positions=*/false);
+  }
+  void step_all_positions(DecoderState& state, std::span<const int> tokens, int n_per_seq,
+                          std::span<float> logits) const override {
+    decode(state, tokens, n_per_seq, logits, /*all_positions=*/true);
+  }
   void reorder(DecoderState& state, std::span<const int> src) const override;
   int cached_length(const DecoderState& state) const override {
     return static_cast<const WhisperDecoderState&>(state).length;
@@ -175,8 +181,34 @@ class WhisperModelImpl final : public WhisperModel {
       for (Linear* x : {&l.q, &l.k, &l.v, &l.out, &l.cross_q, &l.cross_k, &l.cross_v, &l.cross_out, &l.fc1, &l.fc2})
         x->observer = observer;
   }
+  std::vector<float> swap_weight(const std::string& weight_name, std::vector<float> values) override {
+    Linear* l = find_linear(weight_name);
+    if (!l) throw InvalidArgument("swap_weight: " + weight_name + " is not a matrix of this model");
+    if (l->quant) throw InvalidArgument("swap_weight: " + weight_name + " is quantized; only FP32 weights can be swapped");
+    // Empty values take the weight out (the caller swaps a matrix back before running the model).
+    if (!values.empty() && !l->weight.empty() && values.size() != l->weight.size())
+      throw InvalidArgument("swap_weight: " + weight_name + " has " + std::to_string(l->weight.size()) +
+                            " values, got " + std::to_string(values.size()));
+    std::swap(l->weight, values);
+    return values;
+  }
 
  private:
+  // One decoder pass (step / step_all_positions): logits of the last or of every new position.
+  void decode(DecoderState& state, std::span<const int> tokens, int n_per_seq, std::span<float> logits,
+              bool all_positions) const;
+  Linear* find_linear(const std::string& name) {
+    for (Linear* l : {&conv1_, &conv2_, &embed_})
+      if (l->name == name) return l;
+    for (EncoderLayer& l : enc_)
+      for (Linear* x : {&l.q, &l.k, &l.v, &l.out, &l.fc1, &l.fc2})
+        if (x->name == name) return x;
+    for (DecoderLayer& l : dec_)
+      for (Linear* x : {&l.q, &l.k, &l.v, &l.out, &l.cross_q, &l.cross_k, &l.cross_v, &l.cross_out, &l.fc1, &l.fc2})
+        if (x->name == name) return x;
+    return nullptr;
+  }
+
   WhisperConfig cfg_;
   std::string dir_;
   quant::KvPrecision kv_;  // storage of the decoder's KV caches
@@ -274,8 +306,8 @@ std::unique_ptr<DecoderState> WhisperModelImpl::start(std::span<const float> enc
   return st;
 }
 
-void WhisperModelImpl::step(DecoderState& state, std::span<const int> tokens, int n_per_seq,
-                            std::span<float> logits) const {
+void WhisperModelImpl::decode(DecoderState& state, std::span<const int> tokens, int n_per_seq,
+                              std::span<float> logits, bool all_positions) const {
   auto& st = static_cast<WhisperDecoderState&>(state);
   const int64_t B = st.batch, n = n_per_seq, d = cfg_.n_text_state, ffn = cfg_.n_text_ffn, V = cfg_.n_vocab;
   const int64_t T = cfg_.n_audio_ctx, cap = st.capacity, L0 = st.length, rows = B * n;
@@ -283,8 +315,10 @@ void WhisperModelImpl::step(DecoderState& state, std::span<const int> tokens, in
   if (static_cast<int64_t>(tokens.size()) != rows)
     throw InvalidArgument("step: expected " + std::to_string(rows) + " tokens (batch " + std::to_string(B) + " x " +
                           std::to_string(n) + "), got " + std::to_string(tokens.size()));
-  if (static_cast<int64_t>(logits.size()) != B * V)
-    throw InvalidArgument("step: logits must hold batch x n_vocab = " + std::to_string(B * V) + " values, got " +
+  const int64_t out_rows = all_positions ? rows : B;
+  if (static_cast<int64_t>(logits.size()) != out_rows * V)
+    throw InvalidArgument(std::string("step: logits must hold ") + (all_positions ? "batch x n_per_seq" : "batch") +
+                          " x n_vocab = " + std::to_string(out_rows * V) + " values, got " +
                           std::to_string(logits.size()));
   if (L0 + n > cap)
     throw InvalidArgument("step: the decoder context is full: " + std::to_string(L0) + " cached + " +
@@ -351,12 +385,18 @@ void WhisperModelImpl::step(DecoderState& state, std::span<const int> tokens, in
     l.fc2.forward(mlp.data(), rows, proj.data());
     detail::add_inplace(x.data(), proj.data(), rows * d);
   }
-  // Logits of each sequence's last position only: final LayerNorm, then the tied embedding as projection.
-  std::vector<float> last(B * d);
-  for (int64_t s = 0; s < B; ++s)
-    std::copy_n(x.data() + (s * n + n - 1) * d, d, last.data() + s * d);
-  dec_norm_.forward(last.data(), B, h.data());
-  embed_.forward(h.data(), B, logits.data());
+  // Logits of each sequence's last position (or of every position): final LayerNorm, then the tied embedding as
+  // projection.
+  if (all_positions) {
+    dec_norm_.forward(x.data(), rows, h.data());
+    embed_.forward(h.data(), rows, logits.data());
+  } else {
+    std::vector<float> last(B * d);
+    for (int64_t s = 0; s < B; ++s)
+      std::copy_n(x.data() + (s * n + n - 1) * d, d, last.data() + s * d);
+    dec_norm_.forward(last.data(), B, h.data());
+    embed_.forward(h.data(), B, logits.data());
+  }
   st.length = static_cast<int>(L0 + n);
 }
 
@@ -420,6 +460,26 @@ std::string resolve_model_dir(const std::string& path_or_name) {
 
 void WhisperModel::set_input_observer(LinearInputObserver* observer) {
   if (observer) throw InvalidArgument("this model cannot report its Linear inputs (no calibration observer)");
+}
+
+std::vector<float> WhisperModel::swap_weight(const std::string& weight_name, std::vector<float>) {
+  throw InvalidArgument("this model cannot swap its weights (" + weight_name + ")");
+}
+
+void WhisperModel::step_all_positions(DecoderState& state, std::span<const int> tokens, int n_per_seq,
+                                      std::span<float> logits) const {
+  const int64_t V = config().n_vocab, n = n_per_seq;
+  if (n < 1) throw InvalidArgument("step: n_per_seq must be >= 1, got " + std::to_string(n));
+  const int64_t B = static_cast<int64_t>(tokens.size()) / n;
+  if (B * n != static_cast<int64_t>(tokens.size()) || static_cast<int64_t>(logits.size()) != B * n * V)
+    throw InvalidArgument("step_all_positions: expected tokens [batch][n_per_seq] and logits [batch][n_per_seq][n_vocab]");
+  std::vector<int> column(static_cast<size_t>(B));
+  std::vector<float> out(static_cast<size_t>(B * V));
+  for (int64_t j = 0; j < n; ++j) {
+    for (int64_t s = 0; s < B; ++s) column[s] = tokens[s * n + j];
+    step(state, column, 1, out);
+    for (int64_t s = 0; s < B; ++s) std::copy_n(out.data() + s * V, V, logits.data() + (s * n + j) * V);
+  }
 }
 
 std::unique_ptr<WhisperModel> build_whisper_model(WhisperWeights&& w, const QuantizedLinears& quantized,

@@ -7,6 +7,7 @@
 
 #include "quasr/core/error.h"
 #include "quasr/io/file_util.h"
+#include "quasr/models/whisper_sensitivity.h"
 
 namespace quasr::models {
 namespace {
@@ -213,9 +214,10 @@ std::unique_ptr<WhisperModel> load_whisper_model(const std::string& path_or_name
       }
     }
   } else {
-    w = load_whisper_weights(resolve_model_dir(path_or_name));
+    const std::string dir = resolve_model_dir(path_or_name);
+    w = load_whisper_weights(dir);
     if (!o.recipe.empty()) {
-      const quant::Recipe recipe = quant::Recipe::from_argument(o.recipe);
+      const quant::Recipe recipe = expand_whisper_auto_bits(quant::Recipe::from_argument(o.recipe), dir, w.config);
       kv = recipe.kv;
       WhisperQuantization q = quantize_whisper(w, recipe);
       quantized = std::move(q.quantized);

@@ -13,6 +13,7 @@
 #include "quasr/core/error.h"
 #include "quasr/formats/traits.h"
 #include "quasr/io/file_util.h"
+#include "quasr/quant/sensitivity.h"
 
 namespace quasr::quant {
 namespace {
@@ -456,7 +457,10 @@ void check_ptq_settings(const Recipe& recipe) {
   not_yet(!p.sensitivity.empty(), "sens=");
 }
 
-std::vector<PlanEntry> resolve_plan(const Recipe& recipe, std::span<const TensorInfo> tensors) {
+std::vector<PlanEntry> resolve_plan(const Recipe& given, std::span<const TensorInfo> tensors) {
+  // auto-bits=B,sens=FILE becomes ordinary per-tensor rules first (quant/sensitivity.h); callers that know the
+  // model's source hash expand before calling, so that a sens file of another model is refused.
+  const Recipe recipe = expand_auto_bits(given, tensors);
   check_ptq_settings(recipe);
   // Every rule must select something: a typo in a role or name would otherwise silently do nothing.
   for (const Rule& rule : recipe.rules) {

@@ -69,6 +69,10 @@ class WhisperModel {
   // sequence's last position: logits [batch][n_vocab].
   virtual void step(DecoderState& state, std::span<const int> tokens, int n_per_seq,
                     std::span<float> logits) const = 0;
+  // As step(), but writes the logits of every new position: logits [batch][n_per_seq][n_vocab] (teacher forcing:
+  // one pass scores a whole given sequence). The base implementation feeds the tokens one position at a time.
+  virtual void step_all_positions(DecoderState& state, std::span<const int> tokens, int n_per_seq,
+                                  std::span<float> logits) const;
   // Reorders / duplicates sequences for beam search: new sequence i continues old sequence src[i].
   // src.size() becomes the new batch size.
   virtual void reorder(DecoderState& state, std::span<const int> src) const = 0;
@@ -77,6 +81,13 @@ class WhisperModel {
   // Installs (or, with nullptr, removes) an observer of every Linear's input. The observer must outlive its
   // installation. Models that cannot report inputs throw InvalidArgument for a non-null observer.
   virtual void set_input_observer(LinearInputObserver* observer);
+  // Replaces the FP32 values of one full-precision matrix (canonical weight name of whisper_quantizable_tensors: a
+  // Linear, conv1/conv2 as [out][in_ch * 3], or the token embedding, which is also the tied output projection) and
+  // returns the previous values: layer sensitivity perturbs one weight, measures and swaps the original back
+  // without copying the model. `values` must have the matrix's size, or be empty to take the weight out (the
+  // model must not run until a matrix is swapped back); a quantized layer is refused. Models that cannot do this
+  // throw InvalidArgument.
+  virtual std::vector<float> swap_weight(const std::string& weight_name, std::vector<float> values);
 };
 
 // Resolves a model name ("tiny.en", "base") or directory to a directory path; throws InvalidArgument listing the

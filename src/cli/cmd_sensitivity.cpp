@@ -1,0 +1,154 @@
+// `quasr sensitivity`: per-tensor sensitivity of a full-precision model to each candidate weight format, on
+// calibration audio (models::measure_whisper_sensitivity), written to a JSON sens file. `quasr auto-mix`: the
+// per-tensor recipe that auto-bits=B,sens=FILE expands to, printed so it can be saved and edited (docs/ptq.md).
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <optional>
+#include <sstream>
+
+#include "commands.h"
+#include "quasr/core/error.h"
+#include "quasr/core/sha256.h"
+#include "quasr/core/parallel.h"
+#include "quasr/eval/dataset.h"
+#include "quasr/eval/run.h"
+#include "quasr/models/whisper_quantized.h"
+#include "quasr/models/whisper_sensitivity.h"
+#include "quasr/quant/sensitivity.h"
+
+namespace quasr::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct SensitivityArgs {
+  std::string model = "tiny.en";
+  std::string data = "mini-calib";
+  std::optional<int64_t> limit = 4;
+  uint64_t seed = 0;
+  std::string formats;
+  std::string tensors = "*";
+  bool conv = false, embed = false;
+  int threads = 0;
+  std::string out;
+  bool allow_eval_data = false;
+  bool quiet = false;
+};
+
+std::vector<formats::QuantSpec> parse_formats(const std::string& list) {
+  std::vector<formats::QuantSpec> out;
+  std::stringstream in(list);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    if (item.empty()) throw InvalidArgument("--formats: empty entry in '" + list + "'");
+    try {
+      out.push_back(formats::QuantSpec::parse(item));
+    } catch (const Error& e) {
+      throw InvalidArgument("--formats: '" + item + "': " + e.what());
+    }
+    for (size_t i = 0; i + 1 < out.size(); ++i)
+      if (out[i] == out.back()) throw InvalidArgument("--formats: " + item + " is listed twice");
+  }
+  return out;
+}
+
+void run(const SensitivityArgs& a) {
+  if (a.limit && *a.limit <= 0) throw InvalidArgument("--limit must be >= 1, got " + std::to_string(*a.limit));
+  if (a.threads < 0) throw InvalidArgument("--threads must be >= 0, got " + std::to_string(a.threads));
+  models::SensitivityOptions opt;
+  if (!a.formats.empty()) opt.formats = parse_formats(a.formats);
+  opt.tensors = a.tensors;
+  opt.conv = a.conv;
+  opt.embed = a.embed;
+  opt.progress = !a.quiet;
+  const fs::path data = eval::resolve_dataset(a.data);
+  if (is_evaluation_set(data)) {
+    if (!a.allow_eval_data)
+      throw InvalidArgument("--data " + data.string() +
+                            " is the evaluation set (mini-eval): choosing formats on it would leak the test data "
+                            "into the quantized model; use mini-calib (or --allow-eval-data for an experiment that "
+                            "is not an evaluation)");
+    std::fprintf(stderr, "quasr sensitivity: WARNING: measuring on the evaluation set %s; results evaluated on it "
+                         "are not valid\n", data.c_str());
+  }
+  set_num_threads(a.threads);
+  const eval::Dataset all = eval::load_dataset(data);
+  eval::Selection sel;
+  sel.shuffle_seed = a.seed;
+  if (a.limit) sel.limit = static_cast<size_t>(*a.limit);
+  const eval::Dataset chosen = eval::select(all, sel);
+  std::vector<models::CalibrationAudio> audio;
+  for (const auto& u : chosen.utterances) audio.push_back({u.id, u.audio.string()});
+  const std::string description = std::string(eval::to_string(all.format)) + " " + data.string() + ", " +
+                                  std::to_string(audio.size()) + " of " + std::to_string(all.utterances.size()) +
+                                  " utterances, shuffled with seed " + std::to_string(a.seed);
+  const auto t0 = std::chrono::steady_clock::now();
+  const quant::Sensitivity s = models::measure_whisper_sensitivity(a.model, audio, description, opt);
+  s.save(a.out);
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::printf("quasr sensitivity: %s on %s: %zu tensors, %lld scored tokens, %.1f s (%d threads); wrote %s\n",
+              a.model.c_str(), description.c_str(), s.tensors.size(), static_cast<long long>(s.tokens), secs,
+              num_threads(), a.out.c_str());
+}
+
+}  // namespace
+
+void register_sensitivity(CLI::App& app) {
+  auto a = std::make_shared<SensitivityArgs>();
+  CLI::App* cmd = app.add_subcommand(
+      "sensitivity", "Measure each tensor's sensitivity to each weight format on calibration audio (for auto-bits=)");
+  cmd->add_option("--model,-m", a->model, "Full-precision model name (tiny.en, base) or directory")
+      ->capture_default_str();
+  cmd->add_option("--data,-d", a->data, "Calibration split directory, manifest, or mini-calib (never the evaluation set)")
+      ->capture_default_str();
+  cmd->add_option("--limit,-n", a->limit, "Use the first N utterances after shuffling")->capture_default_str();
+  cmd->add_option("--seed", a->seed, "Seed of the utterance shuffle")->capture_default_str();
+  cmd->add_option("--formats,-f", a->formats,
+                  "Comma-separated candidate weight formats (default int8:pc,int4:g128,int3:g128,int2:g64)");
+  cmd->add_option("--tensors", a->tensors, "Glob over canonical tensor names: which tensors to measure")
+      ->capture_default_str();
+  cmd->add_flag("--conv", a->conv, "Also measure conv1/conv2 (recipes then need conv=on; auto-bits adds it)");
+  cmd->add_flag("--embed", a->embed, "Also measure the token embedding (the tied output projection)");
+  cmd->add_option("--threads,-t", a->threads, "Worker threads (0 = all cores)")->capture_default_str();
+  cmd->add_option("--output,-o", a->out, "Sensitivity file to write (JSON)")->required();
+  cmd->add_flag("--allow-eval-data", a->allow_eval_data, "Allow mini-eval as data (not for evaluations)");
+  cmd->add_flag("--quiet,-q", a->quiet, "No per-tensor progress lines");
+  cmd->callback([a] { run(*a); });
+
+  struct MixArgs {
+    std::string sens, model, recipe;
+    double bits = 0;
+  };
+  auto m = std::make_shared<MixArgs>();
+  CLI::App* mix = app.add_subcommand(
+      "auto-mix", "Print the per-tensor recipe auto-bits=B,sens=FILE expands to (save it, edit it, use it as --recipe)");
+  mix->add_option("--sens,-s", m->sens, "Sensitivity file (quasr sensitivity)")->required();
+  mix->add_option("--bits,-b", m->bits, "Target average bits/weight over the tensors of the file")->required();
+  mix->add_option("--model,-m", m->model,
+                  "Check the file against this float model (name or directory) and resolve against its tensors; "
+                  "default: the tensor table recorded in the file");
+  mix->add_option("--recipe,-r", m->recipe,
+                  "Further recipe clauses kept before the chosen rules (e.g. 'a=int8-dyn-token')");
+  mix->callback([m] {
+    const std::string base = m->recipe.empty() ? "" : quant::Recipe::from_argument(m->recipe).text + ";";
+    char bits[64];
+    std::snprintf(bits, sizeof bits, "%.17g", m->bits);
+    const quant::Recipe recipe = quant::Recipe::parse(base + "auto-bits=" + bits + ",sens=" + m->sens);
+    std::string text;
+    if (!m->model.empty()) {
+      const std::string dir = models::resolve_model_dir(m->model);
+      const models::WhisperWeights w = models::load_whisper_weights(dir);
+      const auto tensors = models::whisper_quantizable_tensors(w.config);
+      text = quant::auto_mix_recipe_text(recipe, tensors,
+                                         sha256_file_hex(models::whisper_source_file(dir)));
+    } else {
+      std::vector<quant::TensorInfo> tensors;
+      for (const auto& t : quant::Sensitivity::load(m->sens).tensors) tensors.push_back(t.tensor);
+      text = quant::auto_mix_recipe_text(recipe, tensors);
+    }
+    std::fputs(text.c_str(), stdout);
+  });
+}
+
+}  // namespace quasr::cli
