@@ -100,22 +100,6 @@ std::vector<quant::TensorInfo> whisper_quantizable_tensors(const WhisperConfig& 
   return out;
 }
 
-std::map<std::string, quant::ContainerTensor> quantize_whisper(const WhisperWeights& w,
-                                                                std::span<const quant::PlanEntry> plan) {
-  std::map<std::string, quant::ContainerTensor> out;
-  for (const quant::PlanEntry& e : plan) {
-    if (!e.quantized) continue;
-    const io::Tensor& t = w.tensors.at(e.tensor.name);
-    const std::vector<int64_t> view = matrix_view(t.shape);
-    try {
-      out[e.tensor.name] = {formats::quantize(t.values, view, e.weight), e.act};
-    } catch (const InvalidArgument& ex) {
-      throw InvalidArgument("tensor " + e.tensor.name + ": " + ex.what());
-    }
-  }
-  return out;
-}
-
 void save_whisper_quasr(const std::string& path, const WhisperWeights& w,
                         const std::map<std::string, quant::ContainerTensor>& quantized, const std::string& recipe,
                         const std::string& source_sha256, const InputScales& input_scales) {

@@ -453,8 +453,6 @@ void check_ptq_settings(const Recipe& recipe) {
     need(!given, key + " is not implemented yet (recipe '" + recipe.text + "')");
   };
   not_yet(!p.rotate.empty(), "rotate=" + p.rotate);
-  not_yet(p.auto_bits.has_value(), "auto-bits=");
-  not_yet(!p.sensitivity.empty(), "sens=");
 }
 
 std::vector<PlanEntry> resolve_plan(const Recipe& given, std::span<const TensorInfo> tensors) {

@@ -50,11 +50,9 @@ TEST(EvalRun, SizeEqualsQTensorStorageOfRealWeights) {
 
 // A quantized recipe: the quantizable tensors as the quant module's reference quantizers store them, the rest FP32.
 TEST(EvalRun, QuantizedSizeEqualsQTensorStorage) {
-  const qm::WhisperWeights w = qm::load_whisper_weights(qt::model_dir("tiny.en"));
+  qm::WhisperWeights w = qm::load_whisper_weights(qt::model_dir("tiny.en"));
   const qe::SizeReport size = qe::model_size(w.config, "w4-g128");
-  const auto plan = quasr::quant::resolve_plan(quasr::quant::Recipe::from_argument("w4-g128"),
-                                               qm::whisper_quantizable_tensors(w.config));
-  const auto quantized = qm::quantize_whisper(w, plan);
+  const auto quantized = qm::quantize_whisper(w, quasr::quant::Recipe::from_argument("w4-g128")).quantized;
   ASSERT_FALSE(quantized.empty());
   int64_t total = 0, linear = 0;
   for (const auto& s : qm::whisper_tensor_specs(w.config)) {

@@ -115,8 +115,7 @@ TEST(KvCache, PrecisionComesFromTheRecipeAndTheContainer) {
   {
     WhisperWeights w = load_whisper_weights(qt::model_dir("tiny.en"));
     const quant::Recipe r = quant::Recipe::parse("w=int8:pc;role=attn_*: skip;kv=int8");
-    const auto plan = quant::resolve_plan(r, whisper_quantizable_tensors(w.config));
-    save_whisper_quasr(path, w, quantize_whisper(w, plan), r.text, "test");
+    save_whisper_quasr(path, w, quantize_whisper(w, r).quantized, r.text, "test");
   }
   const auto model = load_whisper_model(path, {});
   const KvCacheBytes b = whisper_kv_cache_bytes(model->config(), KvPrecision::kInt8);

@@ -20,11 +20,6 @@ namespace quasr::models {
 // [out][in_ch * 3]) and the token embedding (tied output projection). Shapes are the 2-D [out][K] view.
 std::vector<quant::TensorInfo> whisper_quantizable_tensors(const WhisperConfig& c);
 
-// Quantizes the tensors the plan marks with the reference quantizers (formats::quantize, i.e. algo=rtn), by
-// canonical name. The plan's static activation scales are taken as they are.
-std::map<std::string, quant::ContainerTensor> quantize_whisper(const WhisperWeights& w,
-                                                                std::span<const quant::PlanEntry> plan);
-
 // Per-Linear input multipliers by canonical weight name: the runtime multiplies every input row elementwise by
 // them before the product (AWQ's input_scale, SmoothQuant's 1/s where no LayerNorm absorbs it); stored in a .quasr
 // container (revision 2) as NAME#input_scale.
