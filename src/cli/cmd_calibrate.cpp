@@ -36,27 +36,9 @@ void run(const CalibrateArgs& a) {
   if (a.limit && *a.limit <= 0) throw InvalidArgument("--limit must be >= 1, got " + std::to_string(*a.limit));
   if (a.samples < 0) throw InvalidArgument("--samples must be >= 0, got " + std::to_string(a.samples));
   if (a.threads < 0) throw InvalidArgument("--threads must be >= 0, got " + std::to_string(a.threads));
-  const fs::path data = eval::resolve_dataset(a.data);
-  if (is_evaluation_set(data)) {
-    if (!a.allow_eval_data)
-      throw InvalidArgument("--data " + data.string() +
-                            " is the evaluation set (mini-eval): calibrating on it would leak the test data into "
-                            "the quantized model; use mini-calib (or --allow-eval-data for an experiment that "
-                            "is not an evaluation)");
-    std::fprintf(stderr, "quasr calibrate: WARNING: calibrating on the evaluation set %s; results evaluated on it "
-                         "are not valid\n", data.c_str());
-  }
+  const auto [audio, description] =
+      select_calibration_data("calibrate", "calibrating", a.data, a.limit, a.seed, a.allow_eval_data);
   set_num_threads(a.threads);
-  const eval::Dataset all = eval::load_dataset(data);
-  eval::Selection sel;
-  sel.shuffle_seed = a.seed;
-  if (a.limit) sel.limit = static_cast<size_t>(*a.limit);
-  const eval::Dataset chosen = eval::select(all, sel);
-  std::vector<models::CalibrationAudio> audio;
-  for (const auto& u : chosen.utterances) audio.push_back({u.id, u.audio.string()});
-  const std::string description = std::string(eval::to_string(all.format)) + " " + data.string() + ", " +
-                                  std::to_string(audio.size()) + " of " + std::to_string(all.utterances.size()) +
-                                  " utterances, shuffled with seed " + std::to_string(a.seed);
   models::CalibrateOptions opt;
   opt.collect.max_samples = a.samples;
   opt.collect.hist_bins = a.bins;
@@ -76,12 +58,40 @@ void run(const CalibrateArgs& a) {
 }  // namespace
 
 // Statistics gathered on the evaluation set would leak it into the quantized model.
+namespace {
+
 bool is_evaluation_set(const std::filesystem::path& p) {
   std::error_code ec;
   const fs::path canon = fs::weakly_canonical(p, ec);
   for (const auto& part : ec ? p : canon)
     if (part == "mini-eval") return true;
   return false;
+}
+
+}  // namespace
+
+CalibrationData select_calibration_data(const std::string& command, const std::string& purpose,
+                                        const std::string& data_arg, std::optional<int64_t> limit, uint64_t seed,
+                                        bool allow_eval_data) {
+  const fs::path data = eval::resolve_dataset(data_arg);
+  if (is_evaluation_set(data)) {
+    if (!allow_eval_data)
+      throw InvalidArgument("--data " + data.string() + " is the evaluation set (mini-eval): " + purpose +
+                            " on it would leak the test data into the quantized model; use mini-calib (or "
+                            "--allow-eval-data for an experiment that is not an evaluation)");
+    std::fprintf(stderr, "quasr %s: WARNING: %s on the evaluation set %s; results evaluated on it are not valid\n",
+                 command.c_str(), purpose.c_str(), data.c_str());
+  }
+  const eval::Dataset all = eval::load_dataset(data);
+  eval::Selection sel;
+  sel.shuffle_seed = seed;
+  if (limit) sel.limit = static_cast<size_t>(*limit);
+  CalibrationData out;
+  for (const auto& u : eval::select(all, sel).utterances) out.audio.push_back({u.id, u.audio.string()});
+  out.description = std::string(eval::to_string(all.format)) + " " + data.string() + ", " +
+                    std::to_string(out.audio.size()) + " of " + std::to_string(all.utterances.size()) +
+                    " utterances, shuffled with seed " + std::to_string(seed);
+  return out;
 }
 
 void register_calibrate(CLI::App& app) {

@@ -62,27 +62,9 @@ void run(const SensitivityArgs& a) {
   opt.conv = a.conv;
   opt.embed = a.embed;
   opt.progress = !a.quiet;
-  const fs::path data = eval::resolve_dataset(a.data);
-  if (is_evaluation_set(data)) {
-    if (!a.allow_eval_data)
-      throw InvalidArgument("--data " + data.string() +
-                            " is the evaluation set (mini-eval): choosing formats on it would leak the test data "
-                            "into the quantized model; use mini-calib (or --allow-eval-data for an experiment that "
-                            "is not an evaluation)");
-    std::fprintf(stderr, "quasr sensitivity: WARNING: measuring on the evaluation set %s; results evaluated on it "
-                         "are not valid\n", data.c_str());
-  }
+  const auto [audio, description] =
+      select_calibration_data("sensitivity", "choosing formats", a.data, a.limit, a.seed, a.allow_eval_data);
   set_num_threads(a.threads);
-  const eval::Dataset all = eval::load_dataset(data);
-  eval::Selection sel;
-  sel.shuffle_seed = a.seed;
-  if (a.limit) sel.limit = static_cast<size_t>(*a.limit);
-  const eval::Dataset chosen = eval::select(all, sel);
-  std::vector<models::CalibrationAudio> audio;
-  for (const auto& u : chosen.utterances) audio.push_back({u.id, u.audio.string()});
-  const std::string description = std::string(eval::to_string(all.format)) + " " + data.string() + ", " +
-                                  std::to_string(audio.size()) + " of " + std::to_string(all.utterances.size()) +
-                                  " utterances, shuffled with seed " + std::to_string(a.seed);
   const auto t0 = std::chrono::steady_clock::now();
   const quant::Sensitivity s = models::measure_whisper_sensitivity(a.model, audio, description, opt);
   s.save(a.out);

@@ -108,6 +108,19 @@ TEST(EvalCli, ClearErrors) {
   EXPECT_NE(r.err.find("no utterances.jsonl"), std::string::npos) << r.err;
 }
 
+// Calibration-type commands refuse the evaluation split before doing any work, each naming why, and write nothing.
+TEST(EvalCli, CalibrationCommandsRefuseTheEvaluationSet) {
+  qt::TempDir tmp;
+  for (const std::string cmd : {"calibrate", "sensitivity"}) {
+    const std::string out = tmp.file(cmd + ".out");
+    const CliRun r = run_quasr(tmp, cmd + " --model tiny.en --data " + qt::librispeech_dir() + "/mini-eval -o " + out);
+    EXPECT_EQ(r.rc, 1) << cmd;
+    EXPECT_NE(r.err.find("is the evaluation set (mini-eval)"), std::string::npos) << cmd << ": " << r.err;
+    EXPECT_NE(r.err.find("use mini-calib"), std::string::npos) << cmd << ": " << r.err;
+    EXPECT_FALSE(std::filesystem::exists(out)) << cmd;
+  }
+}
+
 // `quasr sweep` over a two-point grid on one clip: each point's records are evaluate()'s (same WER as quasr eval
 // on that clip), a rerun resumes without recomputing, and two shards merged give the same report.
 TEST(SweepCli, RunResumeShardMerge) {
