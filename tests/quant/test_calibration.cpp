@@ -6,6 +6,7 @@
 #include <cmath>
 #include <vector>
 
+#include "tiny_en_config.h"
 #include "quasr/core/error.h"
 #include "quasr/core/rng.h"
 #include "quasr/models/whisper_quantized.h"
@@ -281,16 +282,7 @@ TEST(CalibrationDivisor, DerivedHistogramMatchesDividedDataWithinBinning) {
                   static_scale(sd, CalibratorSpec::parse("max"), FormatId::kInt8));
 }
 
-// tiny.en's dimensions: the plan is resolved over the real spec table.
-models::WhisperConfig tiny_en() {
-  models::WhisperConfig c;
-  c.n_audio_state = c.n_text_state = 384;
-  c.n_audio_head = c.n_text_head = 6;
-  c.n_audio_layer = c.n_text_layer = 4;
-  c.n_vocab = 51864;
-  c.n_audio_ffn = c.n_text_ffn = 1536;
-  return c;
-}
+models::WhisperConfig tiny_en() { return testing::tiny_en_config(); }
 
 TEST(CalibrationApply, FillsStaticScalesFromCalibration) {
   const auto tensors = models::whisper_quantizable_tensors(tiny_en());

@@ -5,6 +5,7 @@
 #include <fstream>
 #include <string>
 
+#include "tiny_en_config.h"
 #include "quasr/core/error.h"
 #include "quasr/models/whisper_quantized.h"
 #include "quasr/quant/recipe.h"
@@ -16,16 +17,7 @@ using formats::FormatId;
 using formats::GranularityKind;
 using Mode = kernels::ActivationQuant::Mode;
 
-// tiny.en's dimensions (n_vocab 51864, d 384, 4+4 layers): the table is what the real model is checked against.
-models::WhisperConfig tiny_en() {
-  models::WhisperConfig c;
-  c.n_audio_state = c.n_text_state = 384;
-  c.n_audio_head = c.n_text_head = 6;
-  c.n_audio_layer = c.n_text_layer = 4;
-  c.n_vocab = 51864;
-  c.n_audio_ffn = c.n_text_ffn = 1536;
-  return c;
-}
+models::WhisperConfig tiny_en() { return testing::tiny_en_config(); }
 
 std::string error_of(const std::string& text) {
   try {

@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "tiny_en_config.h"
 #include "quasr/core/error.h"
 #include "quasr/formats/qtensor.h"
 #include "quasr/io/file_util.h"
@@ -128,15 +129,7 @@ TEST(Allocator, Refusals) {
 
 // ---- sens files and auto-bits over tiny.en's table ------------------------------------------------------------
 
-models::WhisperConfig tiny_en() {
-  models::WhisperConfig c;
-  c.n_audio_state = c.n_text_state = 384;
-  c.n_audio_head = c.n_text_head = 6;
-  c.n_audio_layer = c.n_text_layer = 4;
-  c.n_vocab = 51864;
-  c.n_audio_ffn = c.n_text_ffn = 1536;
-  return c;
-}
+models::WhisperConfig tiny_en() { return testing::tiny_en_config(); }
 
 const std::string kSha(64, 'a');
 
