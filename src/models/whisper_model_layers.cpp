@@ -8,6 +8,7 @@
 #include "quasr/core/parallel.h"
 #include "quasr/kernels/gemm.h"
 #include "quasr/kernels/qlinear.h"
+#include "quasr/quant/hadamard.h"
 #include "whisper_math.h"
 
 namespace quasr::models::detail {
@@ -49,6 +50,15 @@ void Linear::forward(const float* x, int64_t rows, int64_t ldx, float* y, int64_
     });
     x = scaled.data();
     ldx = in;
+  }
+  if (quant && quant->input_hadamard_block > 0) {  // rotate=hadamard: x H, against the stored Q(W H)
+    if (scaled.empty()) {
+      scaled.resize(static_cast<size_t>(rows * in));
+      for (int64_t r = 0; r < rows; ++r) std::copy(x + r * ldx, x + r * ldx + in, scaled.data() + r * in);
+      x = scaled.data();
+      ldx = in;
+    }
+    quant::hadamard_rotate_rows(scaled.data(), rows, in, in, quant->input_hadamard_block);
   }
   std::vector<float> fake_quantized;
   if (quant) {

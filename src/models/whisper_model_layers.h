@@ -24,6 +24,8 @@ struct Linear {
   // product, y = (x * input_scale) W^T + bias, in the native and the simulation path alike (AWQ's input_scale: the
   // stored weight is Q(W diag(1 / input_scale))). Activation quantization sees the multiplied input.
   std::vector<float> input_scale;
+  // A quantized layer with quant->input_hadamard_block > 0 then rotates the (scaled) input rows by the block-Hadamard
+  // H (rotate=hadamard), before activation quantization.
   std::string name;                          // canonical weight name (for the observer)
   // When set, sees every input before the product and before the input transform: calibration statistics
   // describe the model's own activations, whatever transform a recipe later adds.

@@ -9,6 +9,7 @@
 #include "quasr/core/sha256.h"
 #include "quasr/models/whisper_quantized.h"
 #include "quasr/quant/calibration.h"
+#include "quasr/quant/hadamard.h"
 #include "quasr/quant/ptq.h"
 
 namespace quasr::models {
@@ -138,17 +139,25 @@ WhisperQuantization quantize_whisper(WhisperWeights& w, const quant::Recipe& rec
   for (const quant::PlanEntry& e : out.plan) {
     if (!e.quantized) continue;
     const std::string& name = e.tensor.name;
-    const io::Tensor& t = w.tensors.at(name);
+    io::Tensor& t = w.tensors.at(name);
     const int64_t n = t.shape.at(0), k = t.numel() / n;
     try {
-      std::optional<quant::InputStats> divided;
+      // rotate=hadamard: W H is rounded and the runtime rotates the input (models/whisper_model_layers.cpp). Not
+      // the tied embedding: its rows are also looked up as token vectors, which must stay unrotated.
+      const int64_t block =
+          p.rotate == "hadamard" && e.tensor.kind != quant::TensorInfo::Kind::kEmbedding ? quant::hadamard_block(k) : 0;
+      if (p.rotate == "hadamard" && block == 1)
+        throw InvalidArgument("rotate=hadamard needs an even input width, this one is " + std::to_string(k));
+      if (block > 0) quant::hadamard_rotate_rows(t.values.data(), n, k, k, block);
+      std::optional<quant::InputStats> transformed;
       const quant::InputStats* stats = nullptr;
       if (p.algo != "rtn") {
         stats = &cal->at(name);
-        if (auto d = divisors.find(name); d != divisors.end()) stats = &divided.emplace(quant::divide_input_stats(*stats, d->second));
+        if (auto d = divisors.find(name); d != divisors.end()) stats = &transformed.emplace(quant::divide_input_stats(*stats, d->second));
+        if (block > 0) stats = &transformed.emplace(quant::rotate_input_stats(*stats, block));
       }
       quant::RoundedWeight r = quant::round_weight(t.values, n, k, e.weight, p, stats);
-      out.quantized[name] = {std::move(r.q), e.act};
+      out.quantized[name] = {std::move(r.q), e.act, block};
       if (!r.input_scale.empty()) {  // AWQ: x_j * m_j on top of what smoothing did
         std::vector<float>& d = divisors.try_emplace(name, std::vector<float>(static_cast<size_t>(k), 1.0f)).first->second;
         for (int64_t j = 0; j < k; ++j) d[j] /= r.input_scale[j];

@@ -219,6 +219,7 @@ std::unique_ptr<WhisperModel> load_whisper_model(const std::string& path_or_name
     auto qw = std::make_shared<quant::QuantizedWeight>();
     qw->qtensor = std::move(ct.q);
     qw->act = ct.act;
+    qw->input_hadamard_block = ct.hadamard_block;
     if (o.simulate) quant::prepare_integer_simulation(*qw);
     if (!o.simulate) {
       try {

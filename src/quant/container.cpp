@@ -105,6 +105,15 @@ std::string input_scale_problem(const Container& c, const std::string& name, con
   return "";
 }
 
+// Why a tensor's Hadamard block is unusable, or "" when it is fine.
+std::string hadamard_problem(const ContainerTensor& ct) {
+  const int64_t b = ct.hadamard_block, k = ct.q.shape.size() == 2 ? ct.q.shape[1] : -1;
+  if (b < 2 || (b & (b - 1)) != 0 || k < 1 || k % b != 0)
+    return "Hadamard block " + std::to_string(b) + " is not a power of two >= 2 dividing the reduction dimension " +
+           std::to_string(k);
+  return "";
+}
+
 }  // namespace
 
 void write_container(const std::string& path, const Container& c) {
@@ -115,6 +124,7 @@ void write_container(const std::string& path, const Container& c) {
   };
   std::map<std::string, Blob> blobs;
   json tensors = json::object();
+  bool rotated = false;
   for (const auto& [name, ct] : c.quantized) {
     if (name.find(kSep) != std::string::npos) throw InvalidArgument("tensor name '" + name + "' contains '#'");
     const formats::StorageBytes want = formats::expected_storage(ct.q.spec, ct.q.shape);
@@ -125,6 +135,12 @@ void write_container(const std::string& path, const Container& c) {
     }
     json e = {{"spec", ct.q.spec.to_string()}, {"shape", ct.q.shape}, {"act", activation_text(ct.act)}};
     if (want.tensor_scale) e["tensor_scale"] = hex_float(ct.q.tensor_scale);
+    if (ct.hadamard_block != 0) {
+      if (const std::string why = hadamard_problem(ct); !why.empty())
+        throw InvalidArgument("tensor '" + name + "': " + why);
+      e["hadamard"] = ct.hadamard_block;
+      rotated = true;
+    }
     tensors[name] = e;
   }
   for (const auto& [name, t] : c.dense) {
@@ -156,9 +172,11 @@ void write_container(const std::string& path, const Container& c) {
     meta[k] = v;
   }
   meta["quasr.format"] = "quasr-container";
-  meta["quasr.revision"] =
-      std::to_string(c.input_scales.empty() ? kContainerRevisionNoInputScales : kContainerRevision);
-  if (!c.input_scales.empty()) meta["quasr.input_scales"] = scale_names.dump();
+  const int revision = rotated                  ? kContainerRevision
+                       : !c.input_scales.empty() ? kContainerRevisionInputScales
+                                                 : kContainerRevisionNoInputScales;
+  meta["quasr.revision"] = std::to_string(revision);
+  if (revision >= kContainerRevisionInputScales) meta["quasr.input_scales"] = scale_names.dump();
   meta["quasr.tensors"] = tensors.dump();
   meta["quasr.recipe"] = c.recipe;
   meta["quasr.source_sha256"] = c.source_sha256;
@@ -274,6 +292,7 @@ Container read_container(const std::string& path) {
       ct.q.spec = formats::QuantSpec::parse(it.value().at("spec").get<std::string>());
       ct.q.shape = it.value().at("shape").get<std::vector<int64_t>>();
       ct.act = parse_activation(it.value().at("act").get<std::string>());
+      if (it.value().contains("hadamard")) ct.hadamard_block = it.value().at("hadamard").get<int64_t>();
     } catch (const std::exception& e) {
       throw bad("tensor '" + name + "': bad format entry (" + e.what() + ")");
     }
@@ -292,11 +311,17 @@ Container read_container(const std::string& path) {
       if (s.empty() || *end != '\0' || !std::isfinite(v)) throw bad("tensor '" + name + "': bad tensor_scale '" + s + "'");
       ct.q.tensor_scale = static_cast<float>(v);
     }
+    if (it.value().contains("hadamard")) {
+      if (revision < kContainerRevision)
+        throw bad("tensor '" + name + "': input rotations need container revision " +
+                  std::to_string(kContainerRevision) + ", this file says " + rev);
+      if (const std::string why = hadamard_problem(ct); !why.empty()) throw bad("tensor '" + name + "': " + why);
+    }
     c.quantized.emplace(name, std::move(ct));
   }
   // Revision 2: the names of the tensors that have an input scale; each must come with its NAME#input_scale.
   std::map<std::string, bool> listed_scales;  // name -> its tensor was seen
-  if (revision >= 2) {
+  if (revision >= kContainerRevisionInputScales) {
     json names;
     try {
       names = json::parse(meta_str("quasr.input_scales"));
@@ -318,7 +343,7 @@ Container read_container(const std::string& path) {
       auto l = listed_scales.find(base);
       if (l == listed_scales.end())
         throw bad("input scale '" + e.name + "' is not listed in quasr.input_scales" +
-                  (revision < 2 ? " (input scales need container revision 2, this file says " + rev + ")" : ""));
+                  (revision < kContainerRevisionInputScales ? " (input scales need container revision 2, this file says " + rev + ")" : ""));
       if (e.dtype != "F32" || e.shape.size() != 1) throw bad("input scale '" + e.name + "' is not a 1-D F32 tensor");
       std::vector<float>& s = c.input_scales[base];
       s.resize(static_cast<size_t>(e.shape[0]));

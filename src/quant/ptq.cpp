@@ -7,6 +7,7 @@
 #include "ptq_common.h"
 #include "quasr/core/error.h"
 #include "quasr/formats/qtensor.h"
+#include "quasr/quant/hadamard.h"
 #include "quasr/quant/ptq.h"
 
 namespace quasr::quant::detail {
@@ -131,6 +132,17 @@ InputStats divide_input_stats(const InputStats& s, std::span<const float> d) {
       for (int64_t j = 0; j < k; ++j) o.xtx[i * k + j] = s.xtx[i * k + j] / (static_cast<double>(d[i]) * d[j]);
   for (int64_t r = 0; r < s.n_samples; ++r)
     for (int64_t j = 0; j < k; ++j) o.samples[r * k + j] = s.samples[r * k + j] / d[j];
+  return o;
+}
+
+InputStats rotate_input_stats(const InputStats& s, int64_t block) {
+  InputStats o;
+  o.k = s.k;
+  o.rows = s.rows;
+  if (static_cast<int64_t>(s.xtx.size()) == s.k * s.k) o.xtx = hadamard_rotate_xtx(s.xtx, s.k, block);
+  o.n_samples = s.n_samples;
+  o.samples = s.samples;
+  if (o.n_samples > 0) hadamard_rotate_rows(o.samples.data(), o.n_samples, o.k, o.k, block);
   return o;
 }
 

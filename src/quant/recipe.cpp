@@ -447,12 +447,16 @@ void check_ptq_settings(const Recipe& recipe) {
   need(p.algo == "gptq" || (p.gptq_damp == defaults.gptq_damp && p.gptq_block == defaults.gptq_block &&
                             p.act_order == defaults.act_order),
        "gptq-damp=, gptq-block= and act-order= apply to algo=gptq, not algo=" + p.algo);
-  // What the quantization pipeline (models/whisper_ptq.cpp) does not apply yet is refused, naming the key, rather
-  // than silently ignored.
-  auto not_yet = [&](bool given, const std::string& key) {
-    need(!given, key + " is not implemented yet (recipe '" + recipe.text + "')");
-  };
-  not_yet(!p.rotate.empty(), "rotate=" + p.rotate);
+  // A rotation changes the input every activation statistic describes: per-channel maxima, sums and histograms of
+  // x H cannot be derived from those of x (X^T X can: GPTQ works with it), so what needs them is refused.
+  if (!p.rotate.empty()) {
+    need(p.algo != "awq", "rotate=" + p.rotate + " does not combine with algo=awq (AWQ's channel magnitudes are "
+                          "those of the unrotated input); use algo=rtn or algo=gptq");
+    need(!p.smooth, "rotate=" + p.rotate + " does not combine with smooth= (both reshape the input's channels)");
+    need(p.calibrator.empty(), "rotate=" + p.rotate + " does not combine with static activation scales (calibrator=" +
+                                   p.calibrator + "): the calibration holds no statistics of the rotated inputs; "
+                                   "use dynamic activations (e.g. a=int8-dyn-token) or none");
+  }
 }
 
 std::vector<PlanEntry> resolve_plan(const Recipe& given, std::span<const TensorInfo> tensors) {
@@ -495,6 +499,10 @@ std::vector<PlanEntry> resolve_plan(const Recipe& given, std::span<const TensorI
         if (rule.act) act = *rule.act;
       }
     e.quantized = enabled && spec.has_value();
+    if (e.quantized && act.mode == ActivationQuant::Mode::kStatic && !recipe.ptq.rotate.empty())
+      throw InvalidArgument("recipe: " + t.name + " has static activations (a=" + activation_text(act) +
+                            "), which do not combine with rotate=" + recipe.ptq.rotate +
+                            ": a given scale describes the unrotated input");
     if (e.quantized && act.mode == ActivationQuant::Mode::kStatic && act.static_scale == 0.0f &&
         recipe.ptq.calibrator.empty())
       throw InvalidArgument("recipe: " + t.name + " has a=" + activation_text(act) +

@@ -22,31 +22,14 @@ namespace {
 namespace fs = std::filesystem;
 using testing::greedy_text;
 using testing::small_calibration_file;
+using testing::transcribe_test_clean;
+using testing::Transcripts;
 
 std::string temp_file(const std::string& name) {
   return (fs::path(::testing::TempDir()) / ("quasr_ptq_" + std::to_string(::getpid()) + "_" + name)).string();
 }
 
 WhisperWeights tiny_en_weights() { return load_whisper_weights(resolve_model_dir("tiny.en")); }
-
-// Greedy transcripts of the 4 test-clean clips, and their corpus WER against the references.
-struct Transcripts {
-  std::vector<std::string> text;
-  double wer = 0;
-};
-Transcripts transcribe_test_clean(const WhisperModel& m) {
-  const eval::EnglishTextNormalizer norm;
-  Transcripts t;
-  int64_t errors = 0, words = 0;
-  for (const auto& u : testing::test_clean_utterances()) {
-    t.text.push_back(greedy_text(m, u.audio.string()));
-    const eval::Alignment a = eval::align_words(norm(u.reference), norm(t.text.back()), false);
-    errors += a.counts.errors();
-    words += a.counts.ref_length();
-  }
-  t.wer = static_cast<double>(errors) / static_cast<double>(std::max<int64_t>(1, words));
-  return t;
-}
 
 // sum over the calibration's sampled rows X of ||X W^T - (X * m) Q^T||^2 for one weight, with input scale m (none:
 // all ones).

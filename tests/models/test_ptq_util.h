@@ -7,12 +7,16 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <string>
 #include <vector>
 
 #include "quasr/audio/audio.h"
+#include "quasr/audio/mel.h"
 #include "quasr/eval/dataset.h"
+#include "quasr/eval/normalizer.h"
+#include "quasr/eval/wer.h"
 #include "quasr/models/tokenizer.h"
 #include "quasr/models/transcribe.h"
 #include "quasr/models/whisper_calibrate.h"
@@ -78,6 +82,54 @@ inline std::vector<eval::Utterance> test_clean_utterances() {
   auto u = eval::load_librispeech(kTestClean).utterances;
   std::sort(u.begin(), u.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
   return u;
+}
+
+// Greedy transcripts of the 4 test-clean clips, and their corpus WER against the references.
+struct Transcripts {
+  std::vector<std::string> text;
+  double wer = 0;
+};
+inline Transcripts transcribe_test_clean(const WhisperModel& m) {
+  const eval::EnglishTextNormalizer norm;
+  Transcripts t;
+  int64_t errors = 0, words = 0;
+  for (const auto& u : test_clean_utterances()) {
+    t.text.push_back(greedy_text(m, u.audio.string()));
+    const eval::Alignment a = eval::align_words(norm(u.reference), norm(t.text.back()), false);
+    errors += a.counts.errors();
+    words += a.counts.ref_length();
+  }
+  t.wer = static_cast<double>(errors) / static_cast<double>(std::max<int64_t>(1, words));
+  return t;
+}
+
+// ||a - b|| / ||a||
+inline double relative_error(const std::vector<float>& a, const std::vector<float>& b) {
+  EXPECT_EQ(a.size(), b.size());
+  double num = 0, den = 0;
+  for (size_t i = 0; i < a.size() && i < b.size(); ++i) {
+    num += (static_cast<double>(a[i]) - b[i]) * (static_cast<double>(a[i]) - b[i]);
+    den += static_cast<double>(a[i]) * a[i];
+  }
+  return std::sqrt(num / den);
+}
+
+// The encoder output of one clip (padded to one 30-s window) and the decoder's logits after four fixed tokens: what
+// an exact reparametrisation of the network (SmoothQuant, rotations without rounding) must leave unchanged.
+struct ModelOutputs {
+  std::vector<float> encoder, logits;
+};
+inline ModelOutputs encoder_and_logits(const WhisperModel& m, const std::string& clip) {
+  std::vector<float> samples = audio::load_audio_16k(clip);
+  samples.resize(30 * audio::kSampleRate, 0.0f);  // one 30-s window: 3000 frames without extra padding
+  const audio::LogMel mel = audio::log_mel_spectrogram(samples, m.config().n_mels, 0);
+  ModelOutputs o;
+  o.encoder = m.encode(mel.data);
+  auto st = m.start(o.encoder, 1);
+  const std::vector<int> tokens = {50257, 50362, 383, 1049};  // <|startoftranscript|> <|notimestamps|> and two words
+  o.logits.resize(static_cast<size_t>(m.config().n_vocab));
+  m.step(*st, tokens, static_cast<int>(tokens.size()), o.logits);
+  return o;
 }
 
 }  // namespace quasr::models::testing

@@ -18,33 +18,9 @@ namespace quasr::models {
 namespace {
 
 using testing::small_calibration_file;
-
-// ||a - b|| / ||a||
-double relative_error(const std::vector<float>& a, const std::vector<float>& b) {
-  EXPECT_EQ(a.size(), b.size());
-  double num = 0, den = 0;
-  for (size_t i = 0; i < a.size() && i < b.size(); ++i) {
-    num += (static_cast<double>(a[i]) - b[i]) * (static_cast<double>(a[i]) - b[i]);
-    den += static_cast<double>(a[i]) * a[i];
-  }
-  return std::sqrt(num / den);
-}
-
-struct Outputs {
-  std::vector<float> encoder, logits;
-};
-Outputs run(const WhisperModel& m, const std::string& clip) {
-  std::vector<float> samples = audio::load_audio_16k(clip);
-  samples.resize(30 * audio::kSampleRate, 0.0f);  // one 30-s window: 3000 frames without extra padding
-  const audio::LogMel mel = audio::log_mel_spectrogram(samples, m.config().n_mels, 0);
-  Outputs o;
-  o.encoder = m.encode(mel.data);
-  auto st = m.start(o.encoder, 1);
-  const std::vector<int> tokens = {50257, 50362, 383, 1049};  // <|startoftranscript|> <|notimestamps|> and two words
-  o.logits.resize(static_cast<size_t>(m.config().n_vocab));
-  m.step(*st, tokens, static_cast<int>(tokens.size()), o.logits);
-  return o;
-}
+using testing::relative_error;
+using Outputs = testing::ModelOutputs;
+constexpr auto run = testing::encoder_and_logits;
 
 TEST(Smooth, WithoutRoundingTheModelComputesTheSameFunction) {
   if (!testing::have_librispeech()) GTEST_SKIP() << "no LibriSpeech data";

@@ -1,5 +1,5 @@
-// The .quasr container: round trip, every truncation, corrupt fields, unknown revision, input scales (revision 2);
-// SHA-256 vectors.
+// The .quasr container: round trip, every truncation, corrupt fields, unknown revision, input scales (revision 2),
+// input rotations (revision 3); SHA-256 vectors.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -130,7 +130,7 @@ TEST(Container, CorruptFieldsAreRejectedWithAClearError) {
     const char* expect;
   };
   const std::vector<Case> cases = {
-      {"revision", [](auto& h) { h["__metadata__"]["quasr.revision"] = "3"; }, "unknown container revision '3'"},
+      {"revision", [](auto& h) { h["__metadata__"]["quasr.revision"] = "4"; }, "unknown container revision '4'"},
       {"format", [](auto& h) { h["__metadata__"]["quasr.format"] = "x"; }, "quasr.format"},
       {"no metadata", [](auto& h) { h.erase("__metadata__"); }, "no __metadata__"},
       {"spec text",
@@ -280,6 +280,61 @@ TEST(ContainerSourceHash, MatchesHashlibOnModelBin) {
   const auto b = io::read_file_bytes(out);
   EXPECT_EQ(sha256_file_hex(model), std::string(b.begin(), b.begin() + 64));
   std::filesystem::remove(out);
+}
+
+TEST(Container, HadamardRotationsRoundTripAsRevision3AndBadBlocksAreRejected) {
+  const std::string path = temp_path("rot.quasr"), again = temp_path("rot2.quasr");
+  Container c = with_input_scales();
+  c.quantized.at("w.int8:pc").hadamard_block = 64;
+  c.quantized.at("w.mxfp4").hadamard_block = 16;
+  write_container(path, c);
+  const Container r = read_container(path);
+  for (const auto& [name, ct] : c.quantized) EXPECT_EQ(r.quantized.at(name).hadamard_block, ct.hadamard_block) << name;
+  EXPECT_EQ(r.input_scales, c.input_scales);
+  write_container(again, r);
+  EXPECT_EQ(io::read_file_bytes(again), io::read_file_bytes(path)) << "save(load(x)) is not x";
+  const auto bytes = io::read_file_bytes(path);
+  uint64_t n = 0;
+  for (int i = 0; i < 8; ++i) n |= uint64_t(bytes[i]) << (8 * i);
+  EXPECT_EQ(nlohmann::json::parse(bytes.begin() + 8, bytes.begin() + 8 + n)["__metadata__"]["quasr.revision"], "3");
+  // Without input scales a rotated file is still revision 3 and lists no scales.
+  Container plain = sample();
+  plain.quantized.at("w.nvfp4").hadamard_block = 32;
+  write_container(again, plain);
+  EXPECT_EQ(read_container(again).quantized.at("w.nvfp4").hadamard_block, 32);
+  EXPECT_TRUE(read_container(again).input_scales.empty());
+
+  auto set_block = [](nlohmann::json& h, const nlohmann::json& b) {
+    auto t = nlohmann::json::parse(h["__metadata__"]["quasr.tensors"].get<std::string>());
+    t["w.int8:pc"]["hadamard"] = b;
+    h["__metadata__"]["quasr.tensors"] = t.dump();
+  };
+  struct Case {
+    const char* what;
+    std::function<void(nlohmann::json&)> edit;
+    const char* expect;
+  };
+  const std::vector<Case> cases = {
+      {"revision 2", [](auto& h) { h["__metadata__"]["quasr.revision"] = "2"; },
+       "tensor 'w.int8:pc': input rotations need container revision 3, this file says 2"},
+      {"not a power of two", [&](auto& h) { set_block(h, 48); }, "Hadamard block 48 is not a power of two >= 2"},
+      {"does not divide K", [&](auto& h) { set_block(h, 128); }, "dividing the reduction dimension 64"},
+      {"block 1", [&](auto& h) { set_block(h, 1); }, "Hadamard block 1 is not"},
+      {"negative", [&](auto& h) { set_block(h, -64); }, "Hadamard block -64 is not"},
+      {"not a number", [&](auto& h) { set_block(h, "64"); }, "tensor 'w.int8:pc': bad format entry"},
+  };
+  for (const Case& k : cases) {
+    const std::string p = with_header(bytes, k.edit);
+    const std::string err = read_error(p);
+    EXPECT_NE(err.find(k.expect), std::string::npos) << k.what << ": " << err;
+    std::filesystem::remove(p);
+  }
+  // The writer refuses what the reader would.
+  Container bad = sample();
+  bad.quantized.at("w.int8:pc").hadamard_block = 24;
+  EXPECT_THROW(write_container(again, bad), InvalidArgument);
+  std::filesystem::remove(path);
+  std::filesystem::remove(again);
 }
 
 }  // namespace

@@ -124,16 +124,25 @@ TEST(Recipe, PostTrainingSettingsParseAndTheirErrorsPointAtTheToken) {
   EXPECT_NE(resolve_error("w=int4:g128,auto-bits=4.5").find("needs sens=FILE"), std::string::npos);
 }
 
-// What the pipeline does not apply yet is refused with the key named, never silently ignored; what it applies
+// Settings that do not combine are refused with the keys named, never silently ignored; what the pipeline applies
 // resolves (the calibration file itself is read by the pipeline, models::quantize_whisper, not by resolve_plan).
-TEST(Recipe, PostTrainingSettingsNotImplementedYetAreRefusedNamingTheKey) {
+TEST(Recipe, PostTrainingSettingsThatDoNotCombineAreRefusedNamingTheKey) {
   EXPECT_EQ(resolve_error("w=int4:g128,algo=gptq,calib=c.cal,gptq-damp=0.02,act-order=on"), "(no error)");
   EXPECT_EQ(resolve_error("w=int8:pc,a=int8-static,calib=c.cal,calibrator=mse"), "(no error)");
   EXPECT_EQ(resolve_error("w=int4:g128,algo=awq,calib=c.cal"), "(no error)");
   EXPECT_EQ(resolve_error("w8a8,smooth=0.5,calib=c.cal"), "(no error)");
+  EXPECT_EQ(resolve_error("w8a8,rotate=hadamard"), "(no error)");
+  EXPECT_EQ(resolve_error("w=int3:g128,algo=gptq,calib=c.cal,rotate=hadamard"), "(no error)");
   EXPECT_NE(resolve_error("w8a8,smooth=0.5").find("smooth= needs calib=FILE"), std::string::npos);
   for (const auto& [recipe, key] : std::vector<std::pair<std::string, std::string>>{
-           {"w8a8,calib=c.cal,rotate=hadamard", "rotate=hadamard is not implemented yet"},
+           // A rotation works with RTN and GPTQ, weight-only or with dynamic activations; what needs channel
+           // statistics of the rotated input is refused.
+           {"w=int4:g128,algo=awq,calib=c.cal,rotate=hadamard", "rotate=hadamard does not combine with algo=awq"},
+           {"w8a8,smooth=0.5,calib=c.cal,rotate=hadamard", "rotate=hadamard does not combine with smooth="},
+           {"w=int8:pc,a=int8-static,calib=c.cal,calibrator=max,rotate=hadamard",
+            "does not combine with static activation scales (calibrator=max)"},
+           {"w=int8:pc,rotate=hadamard;encoder: a=int8-static:0.05",
+            "has static activations (a=int8-static:0.05), which do not combine with rotate=hadamard"},
            // auto-bits= and sens= are implemented (quant/sensitivity.h); alone, each names the other.
            {"w8a8,sens=s.json", "sens=s.json needs auto-bits=B"},
            {"w8a8,auto-bits=4.5", "auto-bits= needs sens=FILE"}}) {

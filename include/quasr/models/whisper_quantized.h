@@ -33,8 +33,10 @@ struct WhisperQuantization {
 // The quantization pipeline (models/whisper_ptq.cpp, docs/ptq.md): resolves the recipe's plan over the model;
 // with calib=FILE loads the calibration and checks it was made on this model (the hash of w.directory's weights
 // file); with smooth=ALPHA applies SmoothQuant (modifying `w`: the smoothed weights, LayerNorm gains and biases
-// that absorb 1/s); rounds every planned weight with algo= (rtn; gptq on the input's X^T X; awq on its samples,
-// giving an input scale per Linear), both on the smoothed input's statistics; fills static activation scales
+// that absorb 1/s); with rotate=hadamard replaces every planned weight but the tied embedding by W H (modifying `w`;
+// ContainerTensor::hadamard_block tells the runtime to rotate the input); rounds every planned weight with algo=
+// (rtn; gptq on the input's X^T X; awq on its samples, giving an input scale per Linear), all on the statistics of
+// the input the Linear will see (smoothed, rotated); fills static activation scales
 // (a=FMT-static) with calibrator=, for the input the Linear finally sees. Throws InvalidArgument naming the
 // tensor and the problem.
 WhisperQuantization quantize_whisper(WhisperWeights& w, const quant::Recipe& recipe);

@@ -93,4 +93,10 @@ RoundedWeight round_weight(std::span<const float> w, int64_t n, int64_t k, const
 // histograms are left as they are: static scales of a divided input come from apply_static_scales' divisors).
 InputStats divide_input_stats(const InputStats& stats, std::span<const float> divisor);
 
+// The statistics GPTQ needs of the rotated input x H (rotate=hadamard, quant/hadamard.h): X^T X becomes H X^T X H
+// and the samples are rotated row by row, both exactly. Per-channel maxima, sums and histograms of x H cannot be
+// derived from those of x, so they are left empty: what needs them (AWQ, SmoothQuant, static activation scales) is
+// refused together with rotate= by the recipe check.
+InputStats rotate_input_stats(const InputStats& stats, int64_t block);
+
 }  // namespace quasr::quant

@@ -17,6 +17,9 @@ struct QuantizedWeight {
   formats::QTensor qtensor;
   kernels::ActivationQuant act;
   std::shared_ptr<const kernels::PreparedWeight> prepared;  // native path; null when simulating
+  // > 0: the stored weight is Q(W H) for the block-Hadamard H of this block (quant/hadamard.h, rotate=hadamard), and
+  // every input row is rotated by H before the product (and before activation quantization).
+  int64_t input_hadamard_block = 0;
   // Simulation of integer x integer products (symmetric integer weight, integer activations): the weight codes as
   // floats [N][K] and its scales [N][K / group]; empty otherwise (see simulate_integer_linear).
   std::vector<float> sim_codes, sim_scales;
