@@ -37,7 +37,6 @@ std::string decomposition_problem(const QTensor& w) {
   if (w.shape.size() != 2) return "weight must be 2-D [out, in], got rank " + std::to_string(w.shape.size());
   const auto& f = formats::traits(w.spec.format);
   if (f.kind == FormatKind::kStorage) return std::string("storage format ") + f.name + " is not quantized";
-  if (w.spec.zero_point) return "affine weights (zero points) are not supported by the kernels; use symmetric";
   const auto& g = w.spec.granularity;
   if (g.kind == GranularityKind::kPerChannel && g.axis != 0)
     return "per-channel scales along axis " + std::to_string(g.axis) + " (only axis 0, output channels)";
@@ -61,6 +60,11 @@ WeightDecomposition decompose_weight(const QTensor& w) {
   else if (!codebook && g.kind == GranularityKind::kPerGroup) d.group = g.group;
   d.groups_per_row = d.K / d.group;
   d.scales.assign(static_cast<size_t>(d.N * d.groups_per_row), 1.0f);
+  std::vector<uint8_t> zps;
+  if (w.spec.zero_point) {
+    zps = formats::unpack_bits(w.zero_points, f.bits, static_cast<size_t>(w.num_blocks()));
+    d.zero_points.assign(d.scales.size(), 0);
+  }
   if (!codebook) {
     for (int64_t n = 0; n < d.N; ++n)
       for (int64_t j = 0; j < d.groups_per_row; ++j) {
@@ -71,6 +75,7 @@ WeightDecomposition decompose_weight(const QTensor& w) {
           s = formats::minifloat_decode(formats::kFp8E4M3, w.scales[block]) * w.tensor_scale;
         else s = formats::detail::read_scale(w.scales, block, w.spec.scale_type);
         d.scales[n * d.groups_per_row + j] = s;
+        if (!zps.empty()) d.zero_points[n * d.groups_per_row + j] = zps[block];
       }
   }
   const int levels = 1 << f.bits;
@@ -84,7 +89,9 @@ WeightDecomposition decompose_weight(const QTensor& w) {
     d.lut.resize(levels);
     for (int c = 0; c < levels; ++c) {
       switch (f.kind) {
-        case FormatKind::kInteger: d.lut[c] = static_cast<float>(c >= levels / 2 ? c - levels : c); break;
+        case FormatKind::kInteger:  // codes of a zero-point format are unsigned
+          d.lut[c] = static_cast<float>(!w.spec.zero_point && c >= levels / 2 ? c - levels : c);
+          break;
         case FormatKind::kLookup: d.lut[c] = formats::nf4_levels()[c]; break;
         default: d.lut[c] = formats::minifloat_decode(*f.element, static_cast<uint8_t>(c)); break;
       }
@@ -154,7 +161,13 @@ IntGemmWeight pack_int_gemm(const WeightDecomposition& d) {
   return p;
 }
 
+// The block's zero point as a float (0 without zero points): code - zp is exact in float for codes of <= 8 bits.
+float zero_point(const WeightDecomposition& d, int64_t n, int64_t k) {
+  return d.zero_points.empty() ? 0.0f : static_cast<float>(d.zero_points[n * d.groups_per_row + k / d.group]);
+}
+
 WeightOnlyWeight pack_weight_only(const WeightDecomposition& d, bool keep_codes) {
+  QUASR_ASSERT(!keep_codes || d.zero_points.empty());  // the table kernels decode codes without zero points
   WeightOnlyWeight p;
   p.N = d.N;
   p.K = d.K;
@@ -190,7 +203,7 @@ WeightOnlyWeight pack_weight_only(const WeightDecomposition& d, bool keep_codes)
     for (int64_t n = 0; n < p.N; ++n) {
       const float* lut = p.lut.data() + (p.lut_per_channel ? n * p.lut_size : 0);
       for (int64_t k = 0; k < p.K; ++k)
-        p.dense[n * p.K + k] = lut[d.codes[n * p.K + k]] * d.scales[n * p.groups + k / p.group];
+        p.dense[n * p.K + k] = (lut[d.codes[n * p.K + k]] - zero_point(d, n, k)) * d.scales[n * p.groups + k / p.group];
     }
   }
   return p;
@@ -221,8 +234,9 @@ std::string integer_path_problem(const QTensor& w, const ActivationQuant& act) {
   if (std::string why = detail::decomposition_problem(w); !why.empty()) return why;
   if (formats::traits(w.spec.format).kind != FormatKind::kInteger)
     return std::string("weight format ") + formats::traits(w.spec.format).name +
-           " with integer activations (supported: symmetric int2..int8, per-tensor / per-channel / per-group)";
-  // int32 accumulation: |sum| <= K * 127 * 255 must not overflow (with the u8 shift).
+           " with integer activations (supported: int2..int8, symmetric or with zero points, per-tensor / "
+           "per-channel / per-group)";
+  // int32 accumulation: |sum| <= K * 127 * 255 must not overflow (codes - zero point are within +-255).
   if (w.shape[1] > 60000) return "K > 60000 would overflow the int32 accumulator";
   return "";
 }
@@ -265,15 +279,17 @@ void qlinear_ref(const QTensor& w, const ActivationQuant& act, const float* x, i
     for (int64_t k = 0; k < K; ++k) amax[m] = std::max(amax[m], std::fabs(x[m * ldx + k]));
   activation_row_scales(act, amax.data(), M, qmax, scales.data());
   std::vector<uint8_t> xq(K);
+  const std::vector<int32_t> no_zero_points(static_cast<size_t>(d.groups_per_row), 0);
   for (int64_t m = 0; m < M; ++m) {
     detail::quantize_row_u8_scalar(x + m * ldx, K, K, scales[m], qmax, xq.data());
     for (int64_t n = 0; n < N; ++n) {
       // y = (sum over groups of float(acc_g) * s_w,g) * s_x + bias, products and sums in FP32 in group order.
       float sum = 0;
+      const int32_t* zp = d.zero_points.empty() ? no_zero_points.data() : d.zero_points.data() + n * d.groups_per_row;
       for (int64_t g = 0; g < d.groups_per_row; ++g) {
         int32_t acc = 0;
         for (int64_t k = g * d.group; k < (g + 1) * d.group; ++k)
-          acc += (int32_t(xq[k]) - 128) * static_cast<int32_t>(d.lut[d.codes[n * K + k]]);
+          acc += (int32_t(xq[k]) - 128) * (static_cast<int32_t>(d.lut[d.codes[n * K + k]]) - zp[g]);
         const float part = static_cast<float>(acc) * d.scales[n * d.groups_per_row + g];
         sum = sum + part;
       }
@@ -307,6 +323,7 @@ std::string reject_ref(const QTensor& w, const ActivationQuant& act) {
 std::string reject_int(const QTensor& w, const ActivationQuant& act, bool four_bit) {
   if (act.mode == Mode::kNone) return "weight-only (FP32 activations); this kernel quantizes activations";
   if (std::string why = integer_path_problem(w, act); !why.empty()) return why;
+  if (w.spec.zero_point) return "zero points (symmetric weights only; reference_scalar computes zero points)";
   const int bits = formats::traits(w.spec.format).bits;
   if (four_bit != (bits <= 4)) return four_bit ? "weights wider than 4 bits" : "weights of 4 bits or fewer";
   const auto& g = w.spec.granularity;
@@ -323,6 +340,7 @@ std::string reject_wo_common(const QTensor& w, const ActivationQuant& act) {
 }
 std::string reject_wo_lut(const QTensor& w, const ActivationQuant& act, bool four_bit) {
   if (std::string why = reject_wo_common(w, act); !why.empty()) return why;
+  if (w.spec.zero_point) return "zero points (the table decode is symmetric; wo_dequant_sgemm computes them)";
   const auto& f = formats::traits(w.spec.format);
   if (four_bit != (f.bits <= 4)) return four_bit ? "codes wider than 4 bits" : "codes of 4 bits or fewer";
   const int64_t group = f.fixed_block > 0 ? f.fixed_block
@@ -420,7 +438,7 @@ const Entry kEntries[] = {
       "codes of 5..8 bits (int5-8, fp8, fp6, mxfp8/6, kmeans6/8) decoded by 256-entry table; group % 16 == 0"},
      reject_wo8, prepare_wo_codes, run_wo_avx512},
     {{"wo_dequant_sgemm", Isa::Scalar, false,
-      "any symmetric weight-only format: dequantized to FP32 at prepare time, then sgemm (4x the memory)"},
+      "any weight-only format, zero points included: dequantized to FP32 at prepare time, then sgemm (4x the memory)"},
      [](const QTensor& w, const ActivationQuant& a) { return reject_wo_common(w, a); }, prepare_wo_dense,
      run_wo_dense},
     {{"reference_scalar", Isa::Scalar, false, "every combination qlinear_ref computes (the reference itself)"},

@@ -3,10 +3,10 @@
 // the per-ISA kernels (qgemm_avx512vnni.cpp, qgemv_avx512.cpp). Not a public header.
 //
 // Every weight format the kernels take is first reduced to one decomposition (decompose_weight):
-//     w[n][k] = lut[codebook(n)][code[n][k]] * scale[n][k / group]
-// where lut holds the 2^b decoded element values (sign-extended integers, minifloat values, NF4 levels or k-means
-// centroids), and scale the block scale as a float (FP16/BF16/E8M0 decoded, NVFP4's E4M3 times the tensor
-// scale; 1 for codebooks). This product is exactly what dequantize_ref computes (a test checks it for every
+//     w[n][k] = (lut[codebook(n)][code[n][k]] - zero_point[n][k / group]) * scale[n][k / group]
+// where lut holds the 2^b decoded element values (sign-extended integers, unsigned ones for integers with zero
+// points, minifloat values, NF4 levels or k-means centroids), zero_point the block's zero point (0 without), and
+// scale the block scale as a float (FP16/BF16/E8M0 decoded, NVFP4's E4M3 times the tensor scale; 1 for codebooks). This product is exactly what dequantize_ref computes (a test checks it for every
 // format), so kernels that decode this way decode the reference's weights bit for bit.
 #include <cstdint>
 #include <string>
@@ -25,11 +25,13 @@ struct WeightDecomposition {
   std::vector<float> scales;      // N x groups_per_row
   std::vector<float> lut;         // lut_count x 2^bits
   bool lut_per_channel = false;   // codebook per output channel (k-means pc): lut row n
-  bool integer = false;           // FormatKind::kInteger (symmetric): lut[c] = sign-extended c
+  bool integer = false;           // FormatKind::kInteger: lut[c] = sign-extended c, or c itself with zero points
+  // N x groups_per_row zero points (integers with :zp only; empty otherwise): the integer weight is code - zp.
+  std::vector<int32_t> zero_points;
 };
 
-// Throws InvalidArgument (naming the reason) if `w` cannot be decomposed: not 2-D, zero points, per-channel
-// along axis 1, storage formats.
+// Throws InvalidArgument (naming the reason) if `w` cannot be decomposed: not 2-D, per-channel along axis 1,
+// storage formats.
 WeightDecomposition decompose_weight(const formats::QTensor& w);
 // Why `w` cannot be decomposed, or "" when it can.
 std::string decomposition_problem(const formats::QTensor& w);

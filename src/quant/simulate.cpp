@@ -58,12 +58,18 @@ void fake_quantize_activations(const ActivationQuant& a, const float* x, int64_t
 }
 
 namespace {
-// Sign-extended integer codes of a symmetric integer QTensor, as floats.
+// The integer weights of an integer QTensor, as floats: sign-extended codes, or code - zero point of its block.
 std::vector<float> integer_codes(const formats::QTensor& q) {
   const int bits = formats::traits(q.spec.format).bits;
   const auto codes = formats::unpack_bits(q.payload, bits, static_cast<size_t>(q.numel()));
   std::vector<float> out(codes.size());
   const int levels = 1 << bits;
+  if (q.spec.zero_point) {
+    const auto zps = formats::unpack_bits(q.zero_points, bits, static_cast<size_t>(q.num_blocks()));
+    for (size_t i = 0; i < codes.size(); ++i)
+      out[i] = static_cast<float>(int(codes[i]) - int(zps[formats::block_index(q.shape, q.spec.granularity, int64_t(i))]));
+    return out;
+  }
   for (size_t i = 0; i < codes.size(); ++i) out[i] = static_cast<float>(codes[i] >= levels / 2 ? codes[i] - levels : codes[i]);
   return out;
 }
@@ -87,7 +93,7 @@ void prepare_integer_simulation(QuantizedWeight& q) {
   const formats::QTensor& w = q.qtensor;
   const bool int_act = q.act.mode != ActivationQuant::Mode::kNone &&
                        formats::traits(q.act.format).kind == formats::FormatKind::kInteger;
-  if (!int_act || formats::traits(w.spec.format).kind != formats::FormatKind::kInteger || w.spec.zero_point ||
+  if (!int_act || formats::traits(w.spec.format).kind != formats::FormatKind::kInteger ||
       w.shape.size() != 2 || (w.spec.granularity.kind == formats::GranularityKind::kPerChannel && w.spec.granularity.axis != 0))
     return;
   const int64_t N = w.shape[0], K = w.shape[1];

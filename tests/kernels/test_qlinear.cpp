@@ -56,7 +56,7 @@ const char* const kWeightSpecs[] = {
     "int4:pc", "int4:pt", "int4:g16", "int4:g32:s=bf16", "int4:g64", "int4:g128", "int3:g32", "int2:pc",
     "int4:g32:zp", "fp4_e2m1:g32", "fp4_e2m1:pc", "mxfp4", "nvfp4", "nf4:g64", "nf4:pc", "kmeans4:pc",
     "kmeans4", "kmeans2:pc", "fp8_e4m3:pc", "fp8_e5m2:g32", "mxfp8_e4m3", "mxfp6_e2m3", "fp6_e3m2:g16",
-    "kmeans8:pc", "int4:g8",
+    "kmeans8:pc", "int4:g8", "int8:pc:zp", "int3:g64:zp", "int4:pt:zp",
 };
 
 std::vector<ActivationQuant> activation_modes() {
@@ -168,7 +168,6 @@ INSTANTIATE_TEST_SUITE_P(Registry, QlinearKernels, ::testing::Range<size_t>(0, k
 TEST(QlinearDecomposition, EqualsDequantizeForEveryFormat) {
   for (const char* spec_text : kWeightSpecs) {
     const QuantSpec spec = QuantSpec::parse(spec_text);
-    if (spec.zero_point) continue;
     const int64_t K = 4 * std::max<int64_t>(k_multiple(spec), 16);
     const QTensor w = make_weight(spec_text, 9, K, 99);
     const detail::WeightDecomposition d = detail::decompose_weight(w);
@@ -177,15 +176,15 @@ TEST(QlinearDecomposition, EqualsDequantizeForEveryFormat) {
     for (int64_t n = 0; n < 9; ++n)
       for (int64_t k = 0; k < K; ++k) {
         const float lutv = d.lut[(d.lut_per_channel ? n * levels : 0) + d.codes[n * K + k]];
-        const float v = lutv * d.scales[n * d.groups_per_row + k / d.group];
+        const float zp = d.zero_points.empty() ? 0.0f : float(d.zero_points[n * d.groups_per_row + k / d.group]);
+        const float v = (lutv - zp) * d.scales[n * d.groups_per_row + k / d.group];
         ASSERT_EQ(std::memcmp(&v, &ref[n * K + k], 4), 0) << spec_text << " (" << n << ", " << k << ") " << v
                                                            << " vs " << ref[n * K + k];
       }
   }
 }
 
-TEST(QlinearDecomposition, RejectsZeroPointsAndNon2D) {
-  EXPECT_THROW(detail::decompose_weight(make_weight("int4:g32:zp", 4, 64, 1)), InvalidArgument);
+TEST(QlinearDecomposition, RejectsNon2D) {
   const std::vector<float> x(64, 1.0f);
   const int64_t shape3[3] = {2, 2, 16};
   EXPECT_THROW(detail::decompose_weight(formats::quantize(x, shape3, QuantSpec::parse("int8:pc"))), InvalidArgument);
@@ -284,7 +283,15 @@ TEST(QlinearDispatch, PicksFastestAcceptingKernelAndHonoursIsaCap) {
     EXPECT_NE(std::string(e.what()).find("nvfp4"), std::string::npos) << e.what();
     EXPECT_NE(std::string(e.what()).find("supported"), std::string::npos) << e.what();
   }
-  EXPECT_THROW(prepare_weight(make_weight("int4:g32:zp", 8, 64, 4), a8), InvalidArgument);
+  // Zero-point weights: the symmetric VNNI and table kernels refuse them, the reference and the dequantizing
+  // weight-only kernel compute them.
+  const QTensor zp = make_weight("int4:g32:zp", 8, 64, 4);
+  EXPECT_EQ(kernel_name(*prepare_weight(zp, a8)), "reference_scalar");
+  EXPECT_EQ(kernel_name(*prepare_weight(zp, {})), "wo_dequant_sgemm");
+  for (const KernelInfo& k : kernel_registry())
+    if (std::string(k.name) != "reference_scalar" && std::string(k.name) != "wo_dequant_sgemm")
+      EXPECT_NE(kernel_rejects(k, zp, k.integer_activations ? a8 : ActivationQuant{}).find("zero points"),
+                std::string::npos) << k.name;
 }
 
 TEST(QlinearDispatch, BadArguments) {

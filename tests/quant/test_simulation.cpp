@@ -130,7 +130,8 @@ TEST(SimulationTinyEn, ContainerModelEqualsQuantizeOnLoad) {
 TEST(SimulationTinyEn, NativeAndSimulatedGreedyTokensAreIdentical) {
   const auto files = clips();
   ASSERT_EQ(files.size(), 4u);
-  for (const char* recipe : {"w8a8", "w4a8-g128"}) {
+  // w=int4:g128:zp: zero-point weights natively through wo_dequant_sgemm (the simulation's dequantized weight).
+  for (const char* recipe : {"w8a8", "w4a8-g128", "w=int4:g128:zp"}) {
     models::WhisperLoadOptions o;
     o.recipe = recipe;
     const auto native = models::load_whisper_model("tiny.en", o);
@@ -146,12 +147,13 @@ TEST(SimulationTinyEn, NativeAndSimulatedGreedyTokensAreIdentical) {
 }
 
 // One Linear: the simulation (fake-quantized activations x dequantized weight, FP32 product) equals the kernels'
-// scalar reference qlinear_ref for W8A8 and W4A8-g128 within FP32 summation error.
+// scalar reference qlinear_ref for W8A8, W4A8-g128 and zero-point weights within FP32 summation error.
 TEST(Simulation, LinearEqualsQlinearRef) {
   const int64_t M = 5, N = 24, K = 256;
   const auto x = random_rows(M, K, 7), wv = random_rows(N, K, 8);
   const int64_t shape[2] = {N, K};
-  for (const char* spec : {"int8:pc", "int4:g128"}) {
+  // Zero points too: the reference and the simulation both multiply by code - zero point.
+  for (const char* spec : {"int8:pc", "int4:g128", "int4:g32:zp", "int8:pc:zp", "int3:g64:zp"}) {
     const auto act = parse_activation("int8-dyn-token");
     const formats::QTensor w = formats::quantize(wv, shape, formats::QuantSpec::parse(spec));
     const auto w_hat = w.dequantize();
