@@ -161,6 +161,24 @@ IntGemmWeight pack_int_gemm(const WeightDecomposition& d) {
   return p;
 }
 
+Int16Weight pack_int16(const WeightDecomposition& d) {
+  QUASR_ASSERT(d.integer);
+  Int16Weight p;
+  p.N = d.N;
+  p.K = d.K;
+  p.Kp = (d.K + 15) / 16 * 16;
+  p.group = d.group;
+  p.groups = d.groups_per_row;
+  p.scales = d.scales;
+  p.w.assign(static_cast<size_t>(p.N * p.Kp), 0);
+  for (int64_t n = 0; n < p.N; ++n)
+    for (int64_t k = 0; k < p.K; ++k) {
+      const int32_t zp = d.zero_points.empty() ? 0 : d.zero_points[n * d.groups_per_row + k / d.group];
+      p.w[n * p.Kp + k] = static_cast<int16_t>(static_cast<int32_t>(d.lut[d.codes[n * p.K + k]]) - zp);
+    }
+  return p;
+}
+
 // The block's zero point as a float (0 without zero points): code - zp is exact in float for codes of <= 8 bits.
 float zero_point(const WeightDecomposition& d, int64_t n, int64_t k) {
   return d.zero_points.empty() ? 0.0f : static_cast<float>(d.zero_points[n * d.groups_per_row + k / d.group]);
@@ -306,6 +324,7 @@ struct PreparedWeight {
   QTensor source;                 // reference kernel only
   ActivationQuant act;
   detail::IntGemmWeight ig;
+  detail::Int16Weight i16;
   detail::WeightOnlyWeight wo;
 };
 
@@ -329,6 +348,14 @@ std::string reject_int(const QTensor& w, const ActivationQuant& act, bool four_b
   const auto& g = w.spec.granularity;
   if (g.kind == GranularityKind::kPerGroup && g.group % 4 != 0)
     return "group " + std::to_string(g.group) + " is not a multiple of 4";
+  return "";
+}
+std::string reject_a8_avx2(const QTensor& w, const ActivationQuant& act) {
+  if (act.mode == Mode::kNone) return "weight-only (FP32 activations); this kernel quantizes activations";
+  if (std::string why = integer_path_problem(w, act); !why.empty()) return why;
+  const auto& g = w.spec.granularity;
+  if (g.kind == GranularityKind::kPerGroup && g.group % 16 != 0)
+    return "group " + std::to_string(g.group) + " is not a multiple of 16";
   return "";
 }
 std::string reject_a8w8(const QTensor& w, const ActivationQuant& a) { return reject_int(w, a, false); }
@@ -370,6 +397,40 @@ void run_int_avx512vnni(const PreparedWeight& p, const float* x, int64_t M, int6
   std::vector<uint8_t> xq(static_cast<size_t>(M * w.Kp));
   detail::avx512vnni::quantize_rows_u8(x, M, ldx, w.K, w.Kp, scales.data(), qmax, xq.data());
   detail::avx512vnni::int_gemm(w, xq.data(), scales.data(), M, bias, y, ldy);
+}
+
+void prepare_int16(const QTensor& w, PreparedWeight& p) { p.i16 = detail::pack_int16(detail::decompose_weight(w)); }
+void run_int_avx2(const PreparedWeight& p, const float* x, int64_t M, int64_t ldx, const float* bias, float* y,
+                  int64_t ldy) {
+  const auto& w = p.i16;
+  const int qmax = detail::activation_qmax(p.act);
+  std::vector<float> amax(M), scales(M);
+  detail::avx2::row_absmax(x, M, ldx, w.K, amax.data());
+  activation_row_scales(p.act, amax.data(), M, qmax, scales.data());
+  std::vector<int16_t> xq(static_cast<size_t>(M * w.Kp));
+  parallel_for(0, M, 16, [&](int64_t m0, int64_t m1) {
+    detail::avx2::quantize_rows_i16(x + m0 * ldx, m1 - m0, ldx, w.K, w.Kp, scales.data() + m0, qmax,
+                                    xq.data() + m0 * w.Kp);
+  });
+  // Tasks of 16 channels x all rows: the channels' weights stay in cache while the rows stream past.
+  const int64_t G = w.groups;
+  parallel_for(0, (w.N + 15) / 16, 1, [&](int64_t b0, int64_t b1) {
+    const int64_t n0 = b0 * 16, n1 = std::min(w.N, b1 * 16);
+    std::vector<int32_t> acc(static_cast<size_t>((n1 - n0) * G));
+    for (int64_t m = 0; m < M; ++m) {
+      detail::avx2::int16_group_sums(w, xq.data() + m * w.Kp, n0, n1, acc.data());
+      for (int64_t n = n0; n < n1; ++n) {
+        // The reference's epilogue, operation for operation (this file is compiled without FMA contraction).
+        float sum = 0;
+        for (int64_t g = 0; g < G; ++g) {
+          const float part = static_cast<float>(acc[(n - n0) * G + g]) * w.scales[n * G + g];
+          sum = sum + part;
+        }
+        const float v = sum * scales[m];
+        y[m * ldy + n] = bias ? v + bias[n] : v;
+      }
+    }
+  });
 }
 
 void prepare_wo_codes(const QTensor& w, PreparedWeight& p) {
@@ -431,6 +492,10 @@ const Entry kEntries[] = {
     {{"a8w4_gemm_avx512vnni", Isa::Avx512Vnni, true,
       "int2..int4 symmetric weights (nibbles unpacked in registers), same granularities; int8/int4 activations"},
      reject_a8w4, prepare_int, run_int_avx512vnni},
+    {{"a8_int16_avx2", Isa::Avx2, true,
+      "int2..int8 weights, symmetric or with zero points, per-tensor / per-channel / per-group (group % 16 == 0); "
+      "int8/int4 activations; int16 multiply-adds (vpmaddwd), for CPUs without VNNI"},
+     reject_a8_avx2, prepare_int16, run_int_avx2},
     {{"wo4_lut_f32_avx512", Isa::Avx512, false,
       "codes of <= 4 bits (int2-4, fp4, mxfp4, nvfp4, nf4, kmeans2-4) decoded by 16-entry table; group % 16 == 0"},
      reject_wo4, prepare_wo_codes, run_wo_avx512},
@@ -445,8 +510,8 @@ const Entry kEntries[] = {
      reject_ref, prepare_ref, run_ref},
 };
 
-const KernelInfo kInfos[] = {kEntries[0].info, kEntries[1].info, kEntries[2].info,
-                             kEntries[3].info, kEntries[4].info, kEntries[5].info};
+const KernelInfo kInfos[] = {kEntries[0].info, kEntries[1].info, kEntries[2].info, kEntries[3].info,
+                             kEntries[4].info, kEntries[5].info, kEntries[6].info};
 static_assert(std::size(kInfos) == std::size(kEntries));
 
 const Entry& entry_of(const KernelInfo& k) {

@@ -70,7 +70,18 @@ struct WeightOnlyWeight {
   std::vector<float> dense;  // for the portable kernel: the dequantized FP32 weight (N x K)
 };
 
+// Integer activations x integer weights on AVX2 (int16 engine): every weight as int16 (sign-extended code, or code -
+// zero point), rows padded with zeros to Kp = K rounded up to 16; scales N x groups. One group per row, or groups
+// of a multiple of 16 (so that no 16-element step straddles two groups).
+struct Int16Weight {
+  int64_t N = 0, K = 0, Kp = 0;
+  int64_t group = 0, groups = 0;
+  std::vector<int16_t> w;
+  std::vector<float> scales;
+};
+
 IntGemmWeight pack_int_gemm(const WeightDecomposition& d);
+Int16Weight pack_int16(const WeightDecomposition& d);
 WeightOnlyWeight pack_weight_only(const WeightDecomposition& d, bool keep_codes);
 
 // ---- per-ISA entry points (defined in the _avx512vnni / _avx512 files) -------------------------------------------
@@ -83,6 +94,16 @@ void quantize_rows_u8(const float* x, int64_t M, int64_t ldx, int64_t K, int64_t
 void int_gemm(const IntGemmWeight& w, const uint8_t* xq, const float* row_scales, int64_t M, const float* bias,
               float* y, int64_t ldy);
 }  // namespace avx512vnni
+namespace avx2 {
+// amax[m] = max |x[m][0..K)|.
+void row_absmax(const float* x, int64_t M, int64_t ldx, int64_t K, float* amax);
+// The codes of quantize_row_u8_scalar minus 128 (the signed code), as int16, row m with scales[m], rows Kp apart
+// (K..Kp-1 zero).
+void quantize_rows_i16(const float* x, int64_t M, int64_t ldx, int64_t K, int64_t Kp, const float* scales, int qmax,
+                       int16_t* out);
+// acc[(n - n0) * groups + g] = sum over k of group g of x[k] * w[n][k] (exact int32) for one quantized row x.
+void int16_group_sums(const Int16Weight& w, const int16_t* x, int64_t n0, int64_t n1, int32_t* acc);
+}  // namespace avx2
 namespace avx512 {
 // y rows [0, M) for output channels [n0, n1), M <= 8.
 void weight_only_gemv(const WeightOnlyWeight& w, const float* x, int64_t M, int64_t ldx, const float* bias,

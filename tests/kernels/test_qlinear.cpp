@@ -6,6 +6,8 @@
 // the weight decomposition against dequantize_ref, the activation quantizer against formats::quantize.
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include <cmath>
 #include <cstring>
 #include <string>
@@ -273,6 +275,7 @@ TEST(QlinearDispatch, PicksFastestAcceptingKernelAndHonoursIsaCap) {
     EXPECT_EQ(kernel_name(*prepare_weight(make_weight("int4:g32", 32, 64, 3), a8)), "a8w4_gemm_avx512vnni");
   }
   if (best_isa() >= Isa::Avx512) EXPECT_EQ(kernel_name(*prepare_weight(w4, {})), "wo4_lut_f32_avx512");
+  if (best_isa() >= Isa::Avx2) EXPECT_EQ(kernel_name(*prepare_weight(w8, a8, Isa::Avx2)), "a8_int16_avx2");
   EXPECT_EQ(kernel_name(*prepare_weight(w8, a8, Isa::Scalar)), "reference_scalar");
   EXPECT_EQ(kernel_name(*prepare_weight(w4, {}, Isa::Scalar)), "wo_dequant_sgemm");
   // A combination nothing computes: the message names the format and what is supported.
@@ -283,13 +286,14 @@ TEST(QlinearDispatch, PicksFastestAcceptingKernelAndHonoursIsaCap) {
     EXPECT_NE(std::string(e.what()).find("nvfp4"), std::string::npos) << e.what();
     EXPECT_NE(std::string(e.what()).find("supported"), std::string::npos) << e.what();
   }
-  // Zero-point weights: the symmetric VNNI and table kernels refuse them, the reference and the dequantizing
-  // weight-only kernel compute them.
+  // Zero-point weights: the symmetric VNNI and table kernels refuse them; the int16 kernel (AVX2), the reference
+  // and the dequantizing weight-only kernel compute them.
   const QTensor zp = make_weight("int4:g32:zp", 8, 64, 4);
-  EXPECT_EQ(kernel_name(*prepare_weight(zp, a8)), "reference_scalar");
+  EXPECT_EQ(kernel_name(*prepare_weight(zp, a8)), best_isa() >= Isa::Avx2 ? "a8_int16_avx2" : "reference_scalar");
   EXPECT_EQ(kernel_name(*prepare_weight(zp, {})), "wo_dequant_sgemm");
+  const std::set<std::string> zero_point_kernels = {"reference_scalar", "wo_dequant_sgemm", "a8_int16_avx2"};
   for (const KernelInfo& k : kernel_registry())
-    if (std::string(k.name) != "reference_scalar" && std::string(k.name) != "wo_dequant_sgemm")
+    if (!zero_point_kernels.count(k.name))
       EXPECT_NE(kernel_rejects(k, zp, k.integer_activations ? a8 : ActivationQuant{}).find("zero points"),
                 std::string::npos) << k.name;
 }
