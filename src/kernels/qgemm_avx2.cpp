@@ -9,6 +9,7 @@
 #include <cmath>
 
 #include "qlinear_internal.h"
+#include "quasr/core/error.h"
 
 namespace quasr::kernels::detail::avx2 {
 namespace {
@@ -67,37 +68,39 @@ void quantize_rows_i16(const float* x, int64_t M, int64_t ldx, int64_t K, int64_
   }
 }
 
-void int16_group_sums(const Int16Weight& w, const int16_t* x, int64_t n0, int64_t n1, int32_t* acc) {
+void int16_group_sums(const Int16Weight& w, const int16_t* x, int64_t rows, int64_t n0, int64_t n1, int32_t* acc) {
+  QUASR_ASSERT(rows == 1 || rows == 2);
   const int64_t Kp = w.Kp, G = w.groups, len = G == 1 ? Kp : w.group;  // group % 16 == 0 when G > 1
+  const int64_t row_acc = (n1 - n0) * G;  // acc of row 1 follows row 0's
+  auto load = [](const int16_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); };
   int64_t n = n0;
-  for (; n + 4 <= n1; n += 4) {  // 4 channels share each load of x
+  for (; n + 4 <= n1; n += 4) {  // 4 channels x `rows` rows: each weight load serves both rows
     const int16_t* w0 = w.w.data() + n * Kp;
     for (int64_t g = 0; g < G; ++g) {
-      __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
+      __m256i a[2][4];
+      for (auto& r : a)
+        for (auto& v : r) v = _mm256_setzero_si256();
       for (int64_t k = g * len; k < (g + 1) * len; k += 16) {
-        const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + k));
-        auto wv = [&](int64_t c) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w0 + c * Kp + k)); };
-        a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(xv, wv(0)));
-        a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(xv, wv(1)));
-        a2 = _mm256_add_epi32(a2, _mm256_madd_epi16(xv, wv(2)));
-        a3 = _mm256_add_epi32(a3, _mm256_madd_epi16(xv, wv(3)));
+        const __m256i x0 = load(x + k), x1 = rows == 2 ? load(x + Kp + k) : x0;
+        for (int c = 0; c < 4; ++c) {
+          const __m256i wv = load(w0 + c * Kp + k);
+          a[0][c] = _mm256_add_epi32(a[0][c], _mm256_madd_epi16(x0, wv));
+          if (rows == 2) a[1][c] = _mm256_add_epi32(a[1][c], _mm256_madd_epi16(x1, wv));
+        }
       }
-      int32_t* o = acc + (n - n0) * G + g;
-      o[0] = hsum(a0);
-      o[G] = hsum(a1);
-      o[2 * G] = hsum(a2);
-      o[3 * G] = hsum(a3);
+      for (int64_t r = 0; r < rows; ++r)
+        for (int c = 0; c < 4; ++c) acc[r * row_acc + (n + c - n0) * G + g] = hsum(a[r][c]);
     }
   }
   for (; n < n1; ++n) {
     const int16_t* wr = w.w.data() + n * Kp;
-    for (int64_t g = 0; g < G; ++g) {
-      __m256i a = _mm256_setzero_si256();
-      for (int64_t k = g * len; k < (g + 1) * len; k += 16)
-        a = _mm256_add_epi32(a, _mm256_madd_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + k)),
-                                                  _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wr + k))));
-      acc[(n - n0) * G + g] = hsum(a);
-    }
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t g = 0; g < G; ++g) {
+        __m256i a = _mm256_setzero_si256();
+        for (int64_t k = g * len; k < (g + 1) * len; k += 16)
+          a = _mm256_add_epi32(a, _mm256_madd_epi16(load(x + r * Kp + k), load(wr + k)));
+        acc[r * row_acc + (n - n0) * G + g] = hsum(a);
+      }
   }
 }
 

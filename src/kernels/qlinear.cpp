@@ -416,19 +416,22 @@ void run_int_avx2(const PreparedWeight& p, const float* x, int64_t M, int64_t ld
   const int64_t G = w.groups;
   parallel_for(0, (w.N + 15) / 16, 1, [&](int64_t b0, int64_t b1) {
     const int64_t n0 = b0 * 16, n1 = std::min(w.N, b1 * 16);
-    std::vector<int32_t> acc(static_cast<size_t>((n1 - n0) * G));
-    for (int64_t m = 0; m < M; ++m) {
-      detail::avx2::int16_group_sums(w, xq.data() + m * w.Kp, n0, n1, acc.data());
-      for (int64_t n = n0; n < n1; ++n) {
-        // The reference's epilogue, operation for operation (this file is compiled without FMA contraction).
-        float sum = 0;
-        for (int64_t g = 0; g < G; ++g) {
-          const float part = static_cast<float>(acc[(n - n0) * G + g]) * w.scales[n * G + g];
-          sum = sum + part;
+    std::vector<int32_t> acc(static_cast<size_t>(2 * (n1 - n0) * G));
+    for (int64_t m0 = 0; m0 < M; m0 += 2) {  // two rows per pass: each weight load serves both
+      const int64_t rows = std::min<int64_t>(2, M - m0);
+      detail::avx2::int16_group_sums(w, xq.data() + m0 * w.Kp, rows, n0, n1, acc.data());
+      for (int64_t r = 0; r < rows; ++r)
+        for (int64_t n = n0; n < n1; ++n) {
+          // The reference's epilogue, operation for operation (this file is compiled without FMA contraction).
+          const int32_t* a = acc.data() + (r * (n1 - n0) + (n - n0)) * G;
+          float sum = 0;
+          for (int64_t g = 0; g < G; ++g) {
+            const float part = static_cast<float>(a[g]) * w.scales[n * G + g];
+            sum = sum + part;
+          }
+          const float v = sum * scales[m0 + r];
+          y[(m0 + r) * ldy + n] = bias ? v + bias[n] : v;
         }
-        const float v = sum * scales[m];
-        y[m * ldy + n] = bias ? v + bias[n] : v;
-      }
     }
   });
 }

@@ -101,8 +101,9 @@ void row_absmax(const float* x, int64_t M, int64_t ldx, int64_t K, float* amax);
 // (K..Kp-1 zero).
 void quantize_rows_i16(const float* x, int64_t M, int64_t ldx, int64_t K, int64_t Kp, const float* scales, int qmax,
                        int16_t* out);
-// acc[(n - n0) * groups + g] = sum over k of group g of x[k] * w[n][k] (exact int32) for one quantized row x.
-void int16_group_sums(const Int16Weight& w, const int16_t* x, int64_t n0, int64_t n1, int32_t* acc);
+// acc[r * (n1 - n0) * groups + (n - n0) * groups + g] = sum over k of group g of x[r][k] * w[n][k] (exact int32),
+// for rows = 1 or 2 quantized rows x (Kp apart).
+void int16_group_sums(const Int16Weight& w, const int16_t* x, int64_t rows, int64_t n0, int64_t n1, int32_t* acc);
 }  // namespace avx2
 namespace avx512 {
 // y rows [0, M) for output channels [n0, n1), M <= 8.
