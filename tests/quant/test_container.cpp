@@ -100,11 +100,24 @@ TEST(Container, EveryTruncationIsRejected) {
   std::filesystem::remove(cut);
 }
 
-// Rewrites the header with `edit` applied, keeping the data block.
-std::string with_header(const std::vector<uint8_t>& bytes, const std::function<void(nlohmann::json&)>& edit) {
+// The safetensors header of a container file: its length (the first 8 bytes, little-endian) and its JSON.
+uint64_t header_length(const std::vector<uint8_t>& bytes) {
   uint64_t n = 0;
   for (int i = 0; i < 8; ++i) n |= uint64_t(bytes[i]) << (8 * i);
-  nlohmann::json h = nlohmann::json::parse(bytes.begin() + 8, bytes.begin() + 8 + n);
+  return n;
+}
+nlohmann::json header_of(const std::vector<uint8_t>& bytes) {
+  const uint64_t n = header_length(bytes);
+  return nlohmann::json::parse(bytes.begin() + 8, bytes.begin() + 8 + static_cast<std::ptrdiff_t>(n));
+}
+std::string revision_of(const std::string& path) {
+  return header_of(io::read_file_bytes(path))["__metadata__"]["quasr.revision"].get<std::string>();
+}
+
+// Rewrites the header with `edit` applied, keeping the data block.
+std::string with_header(const std::vector<uint8_t>& bytes, const std::function<void(nlohmann::json&)>& edit) {
+  const uint64_t n = header_length(bytes);
+  nlohmann::json h = header_of(bytes);
   edit(h);
   std::string hs = h.dump();
   std::vector<uint8_t> out(8);
@@ -116,34 +129,48 @@ std::string with_header(const std::vector<uint8_t>& bytes, const std::function<v
   return path;
 }
 
+// One corruption of a container's header and the error it must give.
+struct HeaderEdit {
+  const char* what;
+  std::function<void(nlohmann::json&)> edit;
+  const char* expect;
+};
+// Each edit of `bytes` (a valid container) is rejected with an error naming the problem.
+void expect_rejected(const std::vector<uint8_t>& bytes, const std::vector<HeaderEdit>& edits) {
+  for (const HeaderEdit& c : edits) {
+    const std::string p = with_header(bytes, c.edit);
+    const std::string err = read_error(p);
+    EXPECT_NE(err.find(c.expect), std::string::npos) << c.what << ": " << err;
+    EXPECT_NE(err.find("not a valid quasr container"), std::string::npos) << c.what << ": " << err;
+    std::filesystem::remove(p);
+  }
+}
+
+// quasr.tensors of a header, parsed, and written back.
+nlohmann::json tensors_of(nlohmann::json& h) {
+  return nlohmann::json::parse(h["__metadata__"]["quasr.tensors"].get<std::string>());
+}
+void set_tensors(nlohmann::json& h, const nlohmann::json& t) { h["__metadata__"]["quasr.tensors"] = t.dump(); }
+
 TEST(Container, CorruptFieldsAreRejectedWithAClearError) {
   const std::string path = temp_path("corrupt.quasr");
   write_container(path, sample());
   const auto bytes = io::read_file_bytes(path);
-  auto tensors = [](nlohmann::json& h) -> nlohmann::json {
-    return nlohmann::json::parse(h["__metadata__"]["quasr.tensors"].get<std::string>());
-  };
-  auto set_tensors = [](nlohmann::json& h, const nlohmann::json& t) { h["__metadata__"]["quasr.tensors"] = t.dump(); };
-  struct Case {
-    const char* what;
-    std::function<void(nlohmann::json&)> edit;
-    const char* expect;
-  };
-  const std::vector<Case> cases = {
+  expect_rejected(bytes, {
       {"revision", [](auto& h) { h["__metadata__"]["quasr.revision"] = "4"; }, "unknown container revision '4'"},
       {"format", [](auto& h) { h["__metadata__"]["quasr.format"] = "x"; }, "quasr.format"},
       {"no metadata", [](auto& h) { h.erase("__metadata__"); }, "no __metadata__"},
       {"spec text",
-       [&](auto& h) { auto t = tensors(h); t["w.int8:pc"]["spec"] = "int8:bogus"; set_tensors(h, t); },
+       [&](auto& h) { auto t = tensors_of(h); t["w.int8:pc"]["spec"] = "int8:bogus"; set_tensors(h, t); },
        "tensor 'w.int8:pc': bad format entry"},
       {"spec changes sizes",
-       [&](auto& h) { auto t = tensors(h); t["w.int8:pc"]["spec"] = "int4:pc"; set_tensors(h, t); },
+       [&](auto& h) { auto t = tensors_of(h); t["w.int8:pc"]["spec"] = "int4:pc"; set_tensors(h, t); },
        "payload holds 1024 bytes"},
-      {"shape", [&](auto& h) { auto t = tensors(h); t["w.mxfp4"]["shape"] = {16, 60}; set_tensors(h, t); },
+      {"shape", [&](auto& h) { auto t = tensors_of(h); t["w.mxfp4"]["shape"] = {16, 60}; set_tensors(h, t); },
        "w.mxfp4"},
-      {"activation", [&](auto& h) { auto t = tensors(h); t["w.mxfp4"]["act"] = "int3-dyn"; set_tensors(h, t); },
+      {"activation", [&](auto& h) { auto t = tensors_of(h); t["w.mxfp4"]["act"] = "int3-dyn"; set_tensors(h, t); },
        "bad format entry"},
-      {"tensor scale", [&](auto& h) { auto t = tensors(h); t["w.nvfp4"].erase("tensor_scale"); set_tensors(h, t); },
+      {"tensor scale", [&](auto& h) { auto t = tensors_of(h); t["w.nvfp4"].erase("tensor_scale"); set_tensors(h, t); },
        "missing tensor_scale"},
       {"dtype", [](auto& h) { h["dense.f32"]["dtype"] = "I64"; }, "unsupported dtype 'I64'"},
       {"offsets", [](auto& h) { h["dense.f32"]["data_offsets"][1] = 1u << 30; }, "outside the data block"},
@@ -152,14 +179,7 @@ TEST(Container, CorruptFieldsAreRejectedWithAClearError) {
          h.erase("w.mxfp4#payload");
        }, "belongs to no tensor"},
       {"missing section", [](auto& h) { h.erase("w.int4:g32:zp#zero_points"); }, "gap or overlap"},
-  };
-  for (const Case& c : cases) {
-    const std::string p = with_header(bytes, c.edit);
-    const std::string err = read_error(p);
-    EXPECT_NE(err.find(c.expect), std::string::npos) << c.what << ": " << err;
-    EXPECT_NE(err.find("not a valid quasr container"), std::string::npos) << c.what << ": " << err;
-    std::filesystem::remove(p);
-  }
+  });
   // Garbage in the length field and in the JSON.
   auto b = bytes;
   b[7] = 0x7f;
@@ -190,15 +210,9 @@ TEST(Container, InputScalesRoundTripAsRevision2AndOtherFilesStayRevision1) {
   EXPECT_EQ(r.input_scales, c.input_scales);
   write_container(again, r);
   EXPECT_EQ(io::read_file_bytes(again), io::read_file_bytes(path)) << "save(load(x)) is not x";
-  auto revision = [](const std::string& p) {
-    const auto b = io::read_file_bytes(p);
-    uint64_t n = 0;
-    for (int i = 0; i < 8; ++i) n |= uint64_t(b[i]) << (8 * i);
-    return nlohmann::json::parse(b.begin() + 8, b.begin() + 8 + n)["__metadata__"]["quasr.revision"].get<std::string>();
-  };
-  EXPECT_EQ(revision(path), "2");
+  EXPECT_EQ(revision_of(path), "2");
   write_container(again, sample());  // no input scales: the revision earlier builds read
-  EXPECT_EQ(revision(again), "1");
+  EXPECT_EQ(revision_of(again), "1");
   EXPECT_TRUE(read_container(again).input_scales.empty());
   // Every truncation of a file with input scales is rejected too.
   const auto bytes = io::read_file_bytes(path);
@@ -224,12 +238,7 @@ TEST(Container, MissingWrongOrNonFiniteInputScalesAreRejectedNamingThem) {
   auto list = [](nlohmann::json& h, const nlohmann::json& names) {
     h["__metadata__"]["quasr.input_scales"] = names.dump();
   };
-  struct Case {
-    const char* what;
-    std::function<void(nlohmann::json&)> edit;
-    const char* expect;
-  };
-  const std::vector<Case> cases = {
+  expect_rejected(bytes, {
       {"listed but missing", [&](auto& h) { list(h, {"dense.f32", "w.int8:pc", "w.mxfp4"}); },
        "input scale of tensor 'w.mxfp4' (w.mxfp4#input_scale, listed in quasr.input_scales) is missing"},
       {"not listed", [&](auto& h) { list(h, {"dense.f32"}); }, "'w.int8:pc#input_scale' is not listed"},
@@ -248,18 +257,10 @@ TEST(Container, MissingWrongOrNonFiniteInputScalesAreRejectedNamingThem) {
          h.erase("dense.f32#input_scale");
          list(h, {"w.int8:pc", "w.zz"});
        }, "input scale of tensor 'w.zz' belongs to no tensor"},
-  };
-  for (const Case& c : cases) {
-    const std::string p = with_header(bytes, c.edit);
-    const std::string err = read_error(p);
-    EXPECT_NE(err.find(c.expect), std::string::npos) << c.what << ": " << err;
-    EXPECT_NE(err.find("not a valid quasr container"), std::string::npos) << c.what << ": " << err;
-    std::filesystem::remove(p);
-  }
+  });
   // A non-finite value in the data: overwrite dense.f32's third scale with a NaN.
-  uint64_t n = 0;
-  for (int i = 0; i < 8; ++i) n |= uint64_t(bytes[i]) << (8 * i);
-  const auto h = nlohmann::json::parse(bytes.begin() + 8, bytes.begin() + 8 + n);
+  const uint64_t n = header_length(bytes);
+  const auto h = header_of(bytes);
   const uint64_t at = 8 + n + h["dense.f32#input_scale"]["data_offsets"][0].get<uint64_t>() + 2 * 4;
   auto b = bytes;
   const float nan = std::nanf("");
@@ -294,9 +295,7 @@ TEST(Container, HadamardRotationsRoundTripAsRevision3AndBadBlocksAreRejected) {
   write_container(again, r);
   EXPECT_EQ(io::read_file_bytes(again), io::read_file_bytes(path)) << "save(load(x)) is not x";
   const auto bytes = io::read_file_bytes(path);
-  uint64_t n = 0;
-  for (int i = 0; i < 8; ++i) n |= uint64_t(bytes[i]) << (8 * i);
-  EXPECT_EQ(nlohmann::json::parse(bytes.begin() + 8, bytes.begin() + 8 + n)["__metadata__"]["quasr.revision"], "3");
+  EXPECT_EQ(revision_of(path), "3");
   // Without input scales a rotated file is still revision 3 and lists no scales.
   Container plain = sample();
   plain.quantized.at("w.nvfp4").hadamard_block = 32;
@@ -305,16 +304,11 @@ TEST(Container, HadamardRotationsRoundTripAsRevision3AndBadBlocksAreRejected) {
   EXPECT_TRUE(read_container(again).input_scales.empty());
 
   auto set_block = [](nlohmann::json& h, const nlohmann::json& b) {
-    auto t = nlohmann::json::parse(h["__metadata__"]["quasr.tensors"].get<std::string>());
+    auto t = tensors_of(h);
     t["w.int8:pc"]["hadamard"] = b;
-    h["__metadata__"]["quasr.tensors"] = t.dump();
+    set_tensors(h, t);
   };
-  struct Case {
-    const char* what;
-    std::function<void(nlohmann::json&)> edit;
-    const char* expect;
-  };
-  const std::vector<Case> cases = {
+  expect_rejected(bytes, {
       {"revision 2", [](auto& h) { h["__metadata__"]["quasr.revision"] = "2"; },
        "tensor 'w.int8:pc': input rotations need container revision 3, this file says 2"},
       {"not a power of two", [&](auto& h) { set_block(h, 48); }, "Hadamard block 48 is not a power of two >= 2"},
@@ -322,13 +316,7 @@ TEST(Container, HadamardRotationsRoundTripAsRevision3AndBadBlocksAreRejected) {
       {"block 1", [&](auto& h) { set_block(h, 1); }, "Hadamard block 1 is not"},
       {"negative", [&](auto& h) { set_block(h, -64); }, "Hadamard block -64 is not"},
       {"not a number", [&](auto& h) { set_block(h, "64"); }, "tensor 'w.int8:pc': bad format entry"},
-  };
-  for (const Case& k : cases) {
-    const std::string p = with_header(bytes, k.edit);
-    const std::string err = read_error(p);
-    EXPECT_NE(err.find(k.expect), std::string::npos) << k.what << ": " << err;
-    std::filesystem::remove(p);
-  }
+  });
   // The writer refuses what the reader would.
   Container bad = sample();
   bad.quantized.at("w.int8:pc").hadamard_block = 24;
