@@ -161,6 +161,11 @@ IntGemmWeight pack_int_gemm(const WeightDecomposition& d) {
   return p;
 }
 
+// The zero point of weight (n, k)'s block, 0 without zero points.
+int32_t zero_point(const WeightDecomposition& d, int64_t n, int64_t k) {
+  return d.zero_points.empty() ? 0 : d.zero_points[n * d.groups_per_row + k / d.group];
+}
+
 Int16Weight pack_int16(const WeightDecomposition& d) {
   QUASR_ASSERT(d.integer);
   Int16Weight p;
@@ -172,16 +177,9 @@ Int16Weight pack_int16(const WeightDecomposition& d) {
   p.scales = d.scales;
   p.w.assign(static_cast<size_t>(p.N * p.Kp), 0);
   for (int64_t n = 0; n < p.N; ++n)
-    for (int64_t k = 0; k < p.K; ++k) {
-      const int32_t zp = d.zero_points.empty() ? 0 : d.zero_points[n * d.groups_per_row + k / d.group];
-      p.w[n * p.Kp + k] = static_cast<int16_t>(static_cast<int32_t>(d.lut[d.codes[n * p.K + k]]) - zp);
-    }
+    for (int64_t k = 0; k < p.K; ++k)
+      p.w[n * p.Kp + k] = static_cast<int16_t>(static_cast<int32_t>(d.lut[d.codes[n * p.K + k]]) - zero_point(d, n, k));
   return p;
-}
-
-// The block's zero point as a float (0 without zero points): code - zp is exact in float for codes of <= 8 bits.
-float zero_point(const WeightDecomposition& d, int64_t n, int64_t k) {
-  return d.zero_points.empty() ? 0.0f : static_cast<float>(d.zero_points[n * d.groups_per_row + k / d.group]);
 }
 
 WeightOnlyWeight pack_weight_only(const WeightDecomposition& d, bool keep_codes) {
@@ -221,7 +219,9 @@ WeightOnlyWeight pack_weight_only(const WeightDecomposition& d, bool keep_codes)
     for (int64_t n = 0; n < p.N; ++n) {
       const float* lut = p.lut.data() + (p.lut_per_channel ? n * p.lut_size : 0);
       for (int64_t k = 0; k < p.K; ++k)
-        p.dense[n * p.K + k] = (lut[d.codes[n * p.K + k]] - zero_point(d, n, k)) * d.scales[n * p.groups + k / p.group];
+        // code - zp is exact in float for codes of <= 8 bits.
+        p.dense[n * p.K + k] =
+            (lut[d.codes[n * p.K + k]] - static_cast<float>(zero_point(d, n, k))) * d.scales[n * p.groups + k / p.group];
     }
   }
   return p;
@@ -272,6 +272,20 @@ void activation_row_scales(const ActivationQuant& act, const float* amax, int64_
   }
 }
 
+// The integer schemes' epilogue for one output, the one definition of their float rounding (the reference and the
+// kernels built on it; the VNNI kernel reproduces it with explicit-rounding intrinsics):
+// y = (sum over groups, in order, of float(acc_g) * s_w,g) * s_x + bias, every operation one FP32 rounding (this
+// file is compiled without FMA contraction).
+float integer_epilogue(const int32_t* acc, const float* w_scales, int64_t groups, float s_x, const float* bias) {
+  float sum = 0;
+  for (int64_t g = 0; g < groups; ++g) {
+    const float part = static_cast<float>(acc[g]) * w_scales[g];
+    sum = sum + part;
+  }
+  const float v = sum * s_x;
+  return bias ? v + *bias : v;
+}
+
 }  // namespace
 
 void qlinear_ref(const QTensor& w, const ActivationQuant& act, const float* x, int64_t M, int64_t ldx,
@@ -297,22 +311,18 @@ void qlinear_ref(const QTensor& w, const ActivationQuant& act, const float* x, i
     for (int64_t k = 0; k < K; ++k) amax[m] = std::max(amax[m], std::fabs(x[m * ldx + k]));
   activation_row_scales(act, amax.data(), M, qmax, scales.data());
   std::vector<uint8_t> xq(K);
-  const std::vector<int32_t> no_zero_points(static_cast<size_t>(d.groups_per_row), 0);
+  std::vector<int32_t> acc(static_cast<size_t>(d.groups_per_row));
   for (int64_t m = 0; m < M; ++m) {
     detail::quantize_row_u8_scalar(x + m * ldx, K, K, scales[m], qmax, xq.data());
     for (int64_t n = 0; n < N; ++n) {
-      // y = (sum over groups of float(acc_g) * s_w,g) * s_x + bias, products and sums in FP32 in group order.
-      float sum = 0;
-      const int32_t* zp = d.zero_points.empty() ? no_zero_points.data() : d.zero_points.data() + n * d.groups_per_row;
       for (int64_t g = 0; g < d.groups_per_row; ++g) {
-        int32_t acc = 0;
+        const int32_t zp = detail::zero_point(d, n, g * d.group);
+        acc[g] = 0;
         for (int64_t k = g * d.group; k < (g + 1) * d.group; ++k)
-          acc += (int32_t(xq[k]) - 128) * (static_cast<int32_t>(d.lut[d.codes[n * K + k]]) - zp[g]);
-        const float part = static_cast<float>(acc) * d.scales[n * d.groups_per_row + g];
-        sum = sum + part;
+          acc[g] += (int32_t(xq[k]) - 128) * (static_cast<int32_t>(d.lut[d.codes[n * K + k]]) - zp);
       }
-      const float v = sum * scales[m];
-      y[m * ldy + n] = bias ? v + bias[n] : v;
+      y[m * ldy + n] = integer_epilogue(acc.data(), d.scales.data() + n * d.groups_per_row, d.groups_per_row,
+                                        scales[m], bias ? bias + n : nullptr);
     }
   }
 }
@@ -421,17 +431,9 @@ void run_int_avx2(const PreparedWeight& p, const float* x, int64_t M, int64_t ld
       const int64_t rows = std::min<int64_t>(2, M - m0);
       detail::avx2::int16_group_sums(w, xq.data() + m0 * w.Kp, rows, n0, n1, acc.data());
       for (int64_t r = 0; r < rows; ++r)
-        for (int64_t n = n0; n < n1; ++n) {
-          // The reference's epilogue, operation for operation (this file is compiled without FMA contraction).
-          const int32_t* a = acc.data() + (r * (n1 - n0) + (n - n0)) * G;
-          float sum = 0;
-          for (int64_t g = 0; g < G; ++g) {
-            const float part = static_cast<float>(a[g]) * w.scales[n * G + g];
-            sum = sum + part;
-          }
-          const float v = sum * scales[m0 + r];
-          y[(m0 + r) * ldy + n] = bias ? v + bias[n] : v;
-        }
+        for (int64_t n = n0; n < n1; ++n)
+          y[(m0 + r) * ldy + n] = integer_epilogue(acc.data() + (r * (n1 - n0) + (n - n0)) * G, w.scales.data() + n * G,
+                                                   G, scales[m0 + r], bias ? bias + n : nullptr);
     }
   });
 }
