@@ -22,12 +22,9 @@ namespace {
 namespace fs = std::filesystem;
 using testing::greedy_text;
 using testing::small_calibration_file;
+using testing::temp_file;
 using testing::transcribe_test_clean;
 using testing::Transcripts;
-
-std::string temp_file(const std::string& name) {
-  return (fs::path(::testing::TempDir()) / ("quasr_ptq_" + std::to_string(::getpid()) + "_" + name)).string();
-}
 
 WhisperWeights tiny_en_weights() { return load_whisper_weights(resolve_model_dir("tiny.en")); }
 

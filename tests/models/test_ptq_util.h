@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -67,6 +68,11 @@ inline const std::string& small_calibration_file() {
     return p;
   }();
   return path;
+}
+
+// A path in the test temp directory, unique to this process.
+inline std::string temp_file(const std::string& name) {
+  return (std::filesystem::path(::testing::TempDir()) / ("quasr_ptq_" + std::to_string(::getpid()) + "_" + name)).string();
 }
 
 inline std::string greedy_text(const WhisperModel& m, const std::string& clip) {

@@ -16,11 +16,8 @@ namespace {
 
 namespace fs = std::filesystem;
 using testing::small_calibration_file;
+using testing::temp_file;
 using testing::transcribe_test_clean;
-
-std::string temp_file(const std::string& name) {
-  return (fs::path(::testing::TempDir()) / ("quasr_rotate_" + std::to_string(::getpid()) + "_" + name)).string();
-}
 
 TEST(Rotate, WithoutRoundingTheModelComputesTheSameFunction) {
   if (!testing::have_librispeech()) GTEST_SKIP() << "no LibriSpeech data";

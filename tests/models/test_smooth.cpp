@@ -71,8 +71,7 @@ TEST(Smooth, W8A8StaticWithSmoothingTranscribesAndCountsItsInputScales) {
   for (const auto& [name, ct] : q.quantized) smaller += ct.act.static_scale < plain.quantized.at(name).act.static_scale;
   EXPECT_GE(smaller, 32) << "of " << q.quantized.size();
   // Through a container, natively.
-  const std::string path = (std::filesystem::path(::testing::TempDir()) /
-                            ("quasr_smooth_" + std::to_string(::getpid()) + ".quasr")).string();
+  const std::string path = testing::temp_file("smooth.quasr");
   save_whisper_quasr(path, w, q.quantized, recipe, "test", q.input_scales);
   const auto model = load_whisper_model(path, {});
   const eval::EnglishTextNormalizer norm;
