@@ -144,10 +144,9 @@ WhisperQuantization quantize_whisper(WhisperWeights& w, const quant::Recipe& rec
     try {
       // rotate=hadamard: W H is rounded and the runtime rotates the input (models/whisper_model_layers.cpp). Not
       // the tied embedding: its rows are also looked up as token vectors, which must stay unrotated.
-      const int64_t block =
-          p.rotate == "hadamard" && e.tensor.kind != quant::TensorInfo::Kind::kEmbedding ? quant::hadamard_block(k) : 0;
-      if (p.rotate == "hadamard" && block == 1)
-        throw InvalidArgument("rotate=hadamard needs an even input width, this one is " + std::to_string(k));
+      const bool rotated = p.rotate == "hadamard" && e.tensor.kind != quant::TensorInfo::Kind::kEmbedding;
+      const int64_t block = rotated ? quant::hadamard_block(k) : 0;
+      if (block == 1) throw InvalidArgument("rotate=hadamard needs an even input width, this one is " + std::to_string(k));
       if (block > 0) quant::hadamard_rotate_rows(t.values.data(), n, k, k, block);
       std::optional<quant::InputStats> transformed;
       const quant::InputStats* stats = nullptr;

@@ -499,14 +499,15 @@ std::vector<PlanEntry> resolve_plan(const Recipe& given, std::span<const TensorI
         if (rule.act) act = *rule.act;
       }
     e.quantized = enabled && spec.has_value();
-    if (e.quantized && act.mode == ActivationQuant::Mode::kStatic && !recipe.ptq.rotate.empty())
-      throw InvalidArgument("recipe: " + t.name + " has static activations (a=" + activation_text(act) +
-                            "), which do not combine with rotate=" + recipe.ptq.rotate +
-                            ": a given scale describes the unrotated input");
-    if (e.quantized && act.mode == ActivationQuant::Mode::kStatic && act.static_scale == 0.0f &&
-        recipe.ptq.calibrator.empty())
-      throw InvalidArgument("recipe: " + t.name + " has a=" + activation_text(act) +
-                            " without a scale: give FMT-static:SCALE or calib=FILE,calibrator=max|percentile:P|mse|kl");
+    if (e.quantized && act.mode == ActivationQuant::Mode::kStatic) {
+      if (!recipe.ptq.rotate.empty())
+        throw InvalidArgument("recipe: " + t.name + " has static activations (a=" + activation_text(act) +
+                              "), which do not combine with rotate=" + recipe.ptq.rotate +
+                              ": a given scale describes the unrotated input");
+      if (act.static_scale == 0.0f && recipe.ptq.calibrator.empty())
+        throw InvalidArgument("recipe: " + t.name + " has a=" + activation_text(act) +
+                              " without a scale: give FMT-static:SCALE or calib=FILE,calibrator=max|percentile:P|mse|kl");
+    }
     if (e.quantized) {
       e.weight = *spec;
       e.act = act;
