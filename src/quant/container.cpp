@@ -16,6 +16,7 @@
 
 #include "quasr/core/error.h"
 #include "quasr/io/file_util.h"
+#include "quasr/quant/hadamard.h"
 #include "quasr/quant/recipe.h"
 
 namespace quasr::quant {
@@ -108,7 +109,7 @@ std::string input_scale_problem(const Container& c, const std::string& name, con
 // Why a tensor's Hadamard block is unusable, or "" when it is fine.
 std::string hadamard_problem(const ContainerTensor& ct) {
   const int64_t b = ct.hadamard_block, k = ct.q.shape.size() == 2 ? ct.q.shape[1] : -1;
-  if (b < 2 || (b & (b - 1)) != 0 || k < 1 || k % b != 0)
+  if (!valid_hadamard_block(k, b))
     return "Hadamard block " + std::to_string(b) + " is not a power of two >= 2 dividing the reduction dimension " +
            std::to_string(k);
   return "";

@@ -11,7 +11,7 @@ namespace quasr::quant {
 namespace {
 
 void check_block(int64_t k, int64_t block) {
-  if (block < 2 || (block & (block - 1)) != 0 || k < 1 || k % block != 0)
+  if (!valid_hadamard_block(k, block))
     throw InvalidArgument("Hadamard rotation: block " + std::to_string(block) +
                           " must be a power of two >= 2 that divides the input width " + std::to_string(k));
 }
@@ -30,6 +30,10 @@ void fwht(T* v, int64_t n) {
 }
 
 }  // namespace
+
+bool valid_hadamard_block(int64_t k, int64_t block) {
+  return block >= 2 && (block & (block - 1)) == 0 && k >= 1 && k % block == 0;
+}
 
 int64_t hadamard_block(int64_t k, int64_t max_block) {
   int64_t b = 1;

@@ -17,6 +17,9 @@ namespace quasr::quant {
 // rotation is possible (odd k).
 int64_t hadamard_block(int64_t k, int64_t max_block = 4096);
 
+// Whether `block` is a usable Hadamard block for inputs of width k: a power of two >= 2 that divides k.
+bool valid_hadamard_block(int64_t k, int64_t block);
+
 // x[r][0..k) <- x[r][0..k) H for r < rows (rows ld floats apart), H with blocks of `block` (a power of two >= 2
 // dividing k). Throws InvalidArgument otherwise.
 void hadamard_rotate_rows(float* x, int64_t rows, int64_t ld, int64_t k, int64_t block);
