@@ -151,6 +151,11 @@ std::vector<Shape> whisper_shapes() {
       shapes.push_back({p + "_fc1", false, true, M, 4 * m.d, m.d});
       shapes.push_back({p + "_fc2", false, true, M, m.d, 4 * m.d});
     }
+  // The output projection onto the vocabulary (the tied embedding, [n_vocab, d]): 80-100 MB of FP32 weights read
+  // once per decoder step, the largest product of a step and the one bounded by memory bandwidth.
+  shapes.push_back({"dec_tiny_M1_logits", false, true, 1, 51864, 384});
+  shapes.push_back({"dec_base_M1_logits", false, true, 1, 51865, 512});
+  shapes.push_back({"dec_tiny_M5_logits", false, true, 5, 51864, 384});
   for (int64_t M : {2, 3, 4}) shapes.push_back({"dec_base_M" + std::to_string(M) + "_fc1", false, true, M, 2048, 512});
   shapes.push_back({"dec_base_M1_fc1_nn", false, false, 1, 2048, 512});
   shapes.push_back({"dec_xattn_qk_M1", false, true, 1, 1500, 64});

@@ -66,6 +66,13 @@ void scale_c(int64_t M, int64_t N, float beta, float* C, int64_t ldc) {
 }
 
 // ---- small M: no packing of B ----------------------------------------------------------------------------------
+// Blocks of 64 columns per task: enough multiply-adds (>= 1M, ~40 us on one core) that handing half to a pool
+// thread pays even when the machine is oversubscribed and the woken thread waits for a time slice (measured on a
+// shared 2-core machine: at 256k the second thread made M = 1 slower).
+int64_t small_m_grain(int64_t M, int64_t K) {
+  return std::max<int64_t>(1, ((int64_t{1} << 20) / std::max<int64_t>(M * K, 1) + 63) / 64);
+}
+
 void small_m(const SgemmKernels& kern, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
              const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   if (trans_a) {  // the kernels read rows of A: transpose the (at most 8 x K) A once
@@ -75,12 +82,8 @@ void small_m(const SgemmKernels& kern, bool trans_a, bool trans_b, int64_t M, in
     A = a;
     lda = K;
   }
-  // Columns per task: enough multiply-adds (>= 1M, ~40 us on one core) that handing half to a pool thread pays
-  // even when the machine is oversubscribed and the woken thread waits for a time slice (measured on a shared
-  // 2-core machine: at 256k the second thread made M = 1 slower), in multiples of 64 columns.
-  const int64_t grain = std::max<int64_t>(64, ((int64_t{1} << 20) / std::max<int64_t>(M * K, 1) + 63) / 64 * 64);
   const detail::SgemmSmallM fn = trans_b ? kern.small_m_nt : kern.small_m_nn;
-  parallel_for(0, (N + 63) / 64, grain / 64, [&](int64_t b0, int64_t b1) {
+  parallel_for(0, (N + 63) / 64, small_m_grain(M, K), [&](int64_t b0, int64_t b1) {
     fn(M, b0 * 64, std::min(N, b1 * 64), K, alpha, A, lda, B, ldb, beta, C, ldc);
   });
 }
@@ -192,6 +195,35 @@ void run(const SgemmKernels& kern, bool trans_a, bool trans_b, int64_t M, int64_
             B, ldb, beta, C + main_rows * ldc, ldc);
 }
 
+// C = A W^T with W stored [N][K] as FP16. M <= 8: the FP16 dot-product kernels. Larger M: W is widened to FP32
+// a block of columns at a time (<= 1M values, so the scratch stays small even for a 52k-row vocabulary) and each
+// block goes through the FP32 path. Every element of C sees the same K blocking and the same kernel as in
+// sgemm on the widened matrix (both depend on M and K only), so the results are bit-identical to it.
+thread_local std::vector<float> tls_widened_w;
+
+void run_f16w(const SgemmKernels& kern, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
+              const uint16_t* W, int64_t ldw, float* C, int64_t ldc) {
+  // check_args looks at B only to reject a null pointer.
+  check_args(false, true, M, N, K, A, lda, W ? reinterpret_cast<const float*>(A) : nullptr, ldw, C, ldc);
+  if (M == 0 || N == 0) return;
+  if (K == 0) return scale_c(M, N, 0.0f, C, ldc);
+  if (M <= detail::kSmallM) {
+    parallel_for(0, (N + 63) / 64, small_m_grain(M, K), [&](int64_t b0, int64_t b1) {
+      kern.small_m_nt_f16(M, b0 * 64, std::min(N, b1 * 64), K, 1.0f, A, lda, W, ldw, 0.0f, C, ldc);
+    });
+    return;
+  }
+  const int64_t cols = std::max<int64_t>(64, (int64_t{1} << 20) / K / 64 * 64);
+  float* wide = scratch(tls_widened_w, static_cast<size_t>(std::min(cols, N) * K));
+  for (int64_t j0 = 0; j0 < N; j0 += cols) {
+    const int64_t nc = std::min(cols, N - j0);
+    parallel_for(0, nc, std::max<int64_t>(1, 16384 / K), [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r) kern.widen_f16(W + (j0 + r) * ldw, K, wide + r * K);
+    });
+    run(kern, false, true, M, nc, K, 1.0f, A, lda, wide, K, 0.0f, C + j0, ldc);
+  }
+}
+
 }  // namespace
 
 Isa sgemm_isa() {
@@ -208,6 +240,17 @@ void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float al
            const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   static const SgemmKernels& kern = kernels_for(sgemm_isa());
   run(kern, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+void sgemm_f16w(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const uint16_t* W, int64_t ldw,
+                float* C, int64_t ldc) {
+  static const SgemmKernels& kern = kernels_for(sgemm_isa());
+  run_f16w(kern, M, N, K, A, lda, W, ldw, C, ldc);
+}
+
+void sgemm_f16w_with_isa(Isa isa, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const uint16_t* W,
+                         int64_t ldw, float* C, int64_t ldc) {
+  run_f16w(kernels_for(isa), M, N, K, A, lda, W, ldw, C, ldc);
 }
 
 }  // namespace quasr::kernels

@@ -20,6 +20,13 @@ struct Ops {
   static __m256i mask(int n) { return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)); }
   static V load_partial(const float* p, int n) { return _mm256_maskload_ps(p, mask(n)); }
   static void store_partial(float* p, V v, int n) { _mm256_maskstore_ps(p, mask(n), v); }
+  // FP16 (IEEE binary16) to FP32, exact (F16C).
+  static V load_f16(const uint16_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+  static V load_partial_f16(const uint16_t* p, int n) {
+    alignas(16) uint16_t t[8] = {};
+    std::copy_n(p, n, t);
+    return _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(t)));
+  }
   static V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
   static V mul(V a, V b) { return _mm256_mul_ps(a, b); }
   static V add(V a, V b) { return _mm256_add_ps(a, b); }

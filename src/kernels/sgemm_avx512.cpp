@@ -24,6 +24,9 @@ struct Ops {
   static __mmask16 mask(int n) { return static_cast<__mmask16>((1u << n) - 1); }
   static V load_partial(const float* p, int n) { return _mm512_maskz_loadu_ps(mask(n), p); }
   static void store_partial(float* p, V v, int n) { _mm512_mask_storeu_ps(p, mask(n), v); }
+  // FP16 (IEEE binary16) to FP32, exact.
+  static V load_f16(const uint16_t* p) { return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))); }
+  static V load_partial_f16(const uint16_t* p, int n) { return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mask(n), p)); }
   static V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
   static V mul(V a, V b) { return _mm512_mul_ps(a, b); }
   static V add(V a, V b) { return _mm512_add_ps(a, b); }

@@ -24,6 +24,9 @@ using SgemmMicroKernel = void (*)(int64_t kc, const float* a, int64_t lda, const
 using SgemmSmallM = void (*)(int64_t M, int64_t n0, int64_t n1, int64_t K, float alpha, const float* A,
                              int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
 inline constexpr int64_t kSmallM = 8;
+// _nt with B stored as FP16 (binary16 bits), widened to FP32 in registers: bit-identical to _nt on the FP32 values.
+using SgemmSmallMF16 = void (*)(int64_t M, int64_t n0, int64_t n1, int64_t K, float alpha, const float* A,
+                                int64_t lda, const uint16_t* B, int64_t ldb, float beta, float* C, int64_t ldc);
 
 // Packs op(B) rows [k0, k0 + kc), columns [j0, j0 + nr) into one B micro-panel (zero past N).
 using SgemmPackB = void (*)(bool trans_b, const float* B, int64_t ldb, int64_t N, int64_t k0, int64_t kc,
@@ -43,6 +46,8 @@ struct SgemmKernels {
   SgemmMicroKernel micro_rows;
   SgemmSmallM small_m_nt;
   SgemmSmallM small_m_nn;
+  SgemmSmallMF16 small_m_nt_f16;
+  void (*widen_f16)(const uint16_t* src, int64_t n, float* dst);  // dst[i] = FP32 value of the FP16 src[i]
   SgemmPackB pack_b;
   SgemmPackAT pack_a_t;
 };

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "quasr/formats/minifloat.h"
 #include "sgemm_kernels.h"
 
 namespace quasr::kernels::portable {
@@ -26,6 +27,12 @@ struct Ops {
   }
   static void store_partial(float* p, V v, int n) {
     for (int i = 0; i < n; ++i) p[i] = v[i];
+  }
+  static V load_f16(const uint16_t* p) { return load_partial_f16(p, W); }
+  static V load_partial_f16(const uint16_t* p, int n) {
+    V v = zero();
+    for (int i = 0; i < n; ++i) v[i] = formats::fp16_to_fp32(p[i]);
+    return v;
   }
   static V fma(V a, V b, V c) { return a * b + c; }
   static V mul(V a, V b) { return a * b; }

@@ -19,6 +19,7 @@
 #include "quasr/core/error.h"
 #include "quasr/core/parallel.h"
 #include "quasr/core/rng.h"
+#include "quasr/formats/minifloat.h"
 #include "quasr/kernels/gemm.h"
 
 namespace quasr::kernels {
@@ -252,6 +253,41 @@ TEST_P(Sgemm, CalledFromInsideParallelFor) {
   set_num_threads(saved);
 }
 
+// sgemm_f16w on FP16 weights must give exactly sgemm's bits on the same weights widened to FP32: every small M
+// (the FP16 dot-product kernels), M > 8 (widened blocks of rows through the FP32 path), a vocabulary-sized N that
+// takes several widened blocks, padded leading dimensions, and FP16 subnormals and signed zeros among the weights.
+TEST_P(Sgemm, Fp16WeightsGiveTheFp32ProductBitForBit) {
+  struct Shape {
+    int64_t M, N, K;
+  };
+  std::vector<Shape> shapes;
+  for (int64_t M : {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 15, 16, 17, 33, 65})
+    for (int64_t N : {1, 7, 17, 65})
+      for (int64_t K : {1, 7, 8, 9, 17, 64, 65}) shapes.push_back({M, N, K});
+  for (int64_t M : {1, 5, 9, 20}) shapes.push_back({M, 2 * 2688 + 77, 384});  // 3 widened blocks at K = 384
+  Rng rng(2026);
+  for (const Shape& s : shapes) {
+    const int64_t lda = s.K + 2, ldw = s.K + 3, ldc = s.N + 1;
+    std::vector<float> A(static_cast<size_t>(s.M * lda)), wide(static_cast<size_t>(s.N * ldw));
+    std::vector<uint16_t> w16(wide.size());
+    for (float& x : A) x = static_cast<float>(rng.normal());
+    for (size_t i = 0; i < w16.size(); ++i) {
+      const uint64_t kind = rng.below(50);
+      const float x = kind == 0 ? 3e-6f * static_cast<float>(rng.normal())  // FP16 subnormal range
+                      : kind == 1 ? -0.0f
+                                  : 0.1f * static_cast<float>(rng.normal());
+      w16[i] = formats::fp32_to_fp16(x);
+      wide[i] = formats::fp16_to_fp32(w16[i]);
+    }
+    std::vector<float> want(static_cast<size_t>(s.M * ldc), kSentinel), got = want;
+    sgemm_with_isa(GetParam(), false, true, s.M, s.N, s.K, 1.0f, A.data(), lda, wide.data(), ldw, 0.0f, want.data(),
+                   ldc);
+    sgemm_f16w_with_isa(GetParam(), s.M, s.N, s.K, A.data(), lda, w16.data(), ldw, got.data(), ldc);
+    ASSERT_EQ(0, std::memcmp(want.data(), got.data(), want.size() * sizeof(float)))
+        << "M=" << s.M << " N=" << s.N << " K=" << s.K;
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Isa, Sgemm, ::testing::Values(Isa::Scalar, Isa::Avx2, Isa::Avx512),
                          [](const ::testing::TestParamInfo<Isa>& info) { return std::string(isa_name(info.param)); });
 
@@ -279,6 +315,10 @@ TEST(SgemmDispatch, BadArgumentsThrow) {
     EXPECT_THROW(sgemm_with_isa(Isa::Avx512, false, false, 1, 1, 1, 1, A.data(), 1, B.data(), 1, 0, C.data(), 1),
                  InvalidArgument);
   }
+  std::vector<uint16_t> W(100);
+  EXPECT_THROW(sgemm_f16w(2, 2, 3, A.data(), 2, W.data(), 3, C.data(), 2), InvalidArgument);  // lda
+  EXPECT_THROW(sgemm_f16w(2, 2, 3, A.data(), 3, W.data(), 2, C.data(), 2), InvalidArgument);  // ldw
+  EXPECT_THROW(sgemm_f16w(2, 2, 3, A.data(), 3, nullptr, 3, C.data(), 2), InvalidArgument);
   // Empty products are fine: C = beta * C.
   C.assign(4, 3.0f);
   sgemm(false, false, 2, 2, 0, 1, nullptr, 1, nullptr, 1, 2.0f, C.data(), 2);

@@ -26,6 +26,15 @@ namespace quasr::kernels {
 void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
            const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
 
+// C[M][N] = A[M][K] . W^T for a weight W stored [N][K] as FP16 (binary16 bits, ldw apart): a Linear kept in the
+// half precision its checkpoint ships in. W is widened to FP32 exactly (in registers for M <= 8, a block of rows
+// at a time above), so the result is bit for bit sgemm(false, true, M, N, K, 1, A, lda, W_fp32, ldw, 0, C, ldc)
+// for every M, thread count and ISA, while the decoder's memory-bound M <= 8 products read half the bytes.
+void sgemm_f16w(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const uint16_t* W, int64_t ldw,
+                float* C, int64_t ldc);
+void sgemm_f16w_with_isa(Isa isa, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const uint16_t* W,
+                         int64_t ldw, float* C, int64_t ldc);
+
 // The scalar reference (double accumulation), for tests.
 void sgemm_ref(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
                int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
