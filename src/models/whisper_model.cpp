@@ -3,12 +3,16 @@
 // path: pre-LN blocks, LayerNorm eps 1e-5, exact (erf) GELU, queries scaled by 1/sqrt(d_head) inside Q.K^T.
 #include <algorithm>
 #include <cstdlib>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <filesystem>
 #include <numeric>
 #include <regex>
 
 #include "quasr/core/error.h"
 #include "quasr/core/parallel.h"
+#include "quasr/core/release.h"
 #include "quasr/kernels/gemm.h"
 #include "quasr/models/whisper.h"
 #include "quasr/models/whisper_quantized.h"
@@ -78,6 +82,12 @@ class WeightTaker {
                             has_bias ? &get(st, layer, role, WhisperParam::kBias) : nullptr);
     l.quant = quantized(st, layer, role);
     l.name = name(st, layer, role, WhisperParam::kWeight);
+    // FP32 layers whose values are all FP16 numbers (every Linear of an FP16 checkpoint) are held as FP16: the
+    // same FP32 results at half the memory and half the bytes per decoder step. Done layer by layer, so each
+    // freed FP32 copy makes room for the next layer's FP16 one. QUASR_FP32_WEIGHTS=1 keeps FP32 copies, for
+    // benchmarks that compare the two.
+    if (keep_fp32_ == 0) keep_fp32_ = std::getenv("QUASR_FP32_WEIGHTS") && std::string(std::getenv("QUASR_FP32_WEIGHTS")) == "1" ? 1 : -1;
+    if (keep_fp32_ < 0) l.store_as_fp16_if_exact();
     if (auto it = s_.find(l.name); it != s_.end()) {
       if (static_cast<int64_t>(it->second.size()) != l.in)
         throw InvalidArgument("input scale of " + l.name + " has " + std::to_string(it->second.size()) +
@@ -107,6 +117,7 @@ class WeightTaker {
   const QuantizedLinears& q_;
   const InputScales& s_;
   size_t scales_used_ = 0;
+  int keep_fp32_ = 0;  // QUASR_FP32_WEIGHTS: 0 not read yet, 1 set, -1 not set
   std::vector<WhisperTensorSpec> specs_;
 };
 
@@ -155,6 +166,9 @@ class WhisperModelImpl final : public WhisperModel {
     }
     dec_norm_ = t.norm(D, -1, WhisperRole::kFinalNorm);
     t.check_all_scales_used();
+#ifdef __GLIBC__
+    malloc_trim(0);  // hand the FP32 copies that went to FP16 back to the system now
+#endif
   }
 
   const WhisperConfig& config() const override { return cfg_; }
@@ -173,24 +187,40 @@ class WhisperModelImpl final : public WhisperModel {
   int cached_length(const DecoderState& state) const override {
     return static_cast<const WhisperDecoderState&>(state).length;
   }
+  int matrices_held_as_fp16() const override {
+    int n = 0;
+    for_each_linear([&](const Linear& l) { n += !l.weight_f16.empty(); });
+    return n;
+  }
+  template <class Fn>
+  void for_each_linear(Fn&& fn) { visit_linears(*this, fn); }
+  template <class Fn>
+  void for_each_linear(Fn&& fn) const { visit_linears(*this, fn); }
+  template <class Self, class Fn>
+  static void visit_linears(Self& m, Fn& fn) {  // Self: WhisperModelImpl or const WhisperModelImpl
+    for (auto* l : {&m.conv1_, &m.conv2_, &m.embed_}) fn(*l);
+    for (auto& l : m.enc_)
+      for (auto* x : {&l.q, &l.k, &l.v, &l.out, &l.fc1, &l.fc2}) fn(*x);
+    for (auto& l : m.dec_)
+      for (auto* x : {&l.q, &l.k, &l.v, &l.out, &l.cross_q, &l.cross_k, &l.cross_v, &l.cross_out, &l.fc1, &l.fc2})
+        fn(*x);
+  }
   void set_input_observer(LinearInputObserver* observer) override {
-    for (Linear* l : {&conv1_, &conv2_, &embed_}) l->observer = observer;
-    for (EncoderLayer& l : enc_)
-      for (Linear* x : {&l.q, &l.k, &l.v, &l.out, &l.fc1, &l.fc2}) x->observer = observer;
-    for (DecoderLayer& l : dec_)
-      for (Linear* x : {&l.q, &l.k, &l.v, &l.out, &l.cross_q, &l.cross_k, &l.cross_v, &l.cross_out, &l.fc1, &l.fc2})
-        x->observer = observer;
+    for_each_linear([&](Linear& l) { l.observer = observer; });
   }
   std::vector<float> swap_weight(const std::string& weight_name, std::vector<float> values) override {
     Linear* l = find_linear(weight_name);
     if (!l) throw InvalidArgument("swap_weight: " + weight_name + " is not a matrix of this model");
     if (l->quant) throw InvalidArgument("swap_weight: " + weight_name + " is quantized; only FP32 weights can be swapped");
-    // Empty values take the weight out (the caller swaps a matrix back before running the model).
-    if (!values.empty() && !l->weight.empty() && values.size() != l->weight.size())
-      throw InvalidArgument("swap_weight: " + weight_name + " has " + std::to_string(l->weight.size()) +
-                            " values, got " + std::to_string(values.size()));
-    std::swap(l->weight, values);
-    return values;
+    // Empty values take the weight out (the caller swaps a matrix back before running the model). A weight
+    // held as FP16 comes out as its FP32 values; what is swapped in stays FP32.
+    const size_t held = l->weight.size() + l->weight_f16.size();
+    if (!values.empty() && held != 0 && values.size() != held)
+      throw InvalidArgument("swap_weight: " + weight_name + " has " + std::to_string(held) + " values, got " +
+                            std::to_string(values.size()));
+    std::vector<float> old = l->take_weight();
+    l->weight = std::move(values);
+    return old;
   }
 
  private:
@@ -198,15 +228,11 @@ class WhisperModelImpl final : public WhisperModel {
   void decode(DecoderState& state, std::span<const int> tokens, int n_per_seq, std::span<float> logits,
               bool all_positions) const;
   Linear* find_linear(const std::string& name) {
-    for (Linear* l : {&conv1_, &conv2_, &embed_})
-      if (l->name == name) return l;
-    for (EncoderLayer& l : enc_)
-      for (Linear* x : {&l.q, &l.k, &l.v, &l.out, &l.fc1, &l.fc2})
-        if (x->name == name) return x;
-    for (DecoderLayer& l : dec_)
-      for (Linear* x : {&l.q, &l.k, &l.v, &l.out, &l.cross_q, &l.cross_k, &l.cross_v, &l.cross_out, &l.fc1, &l.fc2})
-        if (x->name == name) return x;
-    return nullptr;
+    Linear* found = nullptr;
+    for_each_linear([&](Linear& l) {
+      if (!found && l.name == name) found = &l;
+    });
+    return found;
   }
 
   WhisperConfig cfg_;
@@ -255,8 +281,8 @@ std::vector<float> WhisperModelImpl::encode(std::span<const float> mel) const {
   conv2_.forward(col.data(), T, x.data());
   detail::gelu_inplace(x.data(), T * d);
   detail::add_inplace(x.data(), enc_pos_.data(), T * d);
-  col = {};
-  h1 = {};
+  release(col);
+  release(h1);
 
   std::vector<float> h(T * d), q(T * d), k(T * d), v(T * d), ctx(T * d), proj(T * d), mlp(T * ffn);
   AttentionShape a;
@@ -330,10 +356,10 @@ void WhisperModelImpl::decode(DecoderState& state, std::span<const int> tokens, 
 
   // x[s*n + j] = token embedding + learned position embedding of position L0 + j.
   // An input scale m on the tied embedding means its stored rows are W diag(1/m): the lookup multiplies them back.
-  std::vector<float> x(rows * d);
+  std::vector<float> x(rows * d), e(d);
   const float* m = embed_.input_scale.empty() ? nullptr : embed_.input_scale.data();
   for (int64_t r = 0; r < rows; ++r) {
-    const float* e = embed_.weight.data() + static_cast<int64_t>(tokens[r]) * d;
+    embed_.weight_row(tokens[r], e.data());
     const float* p = dec_pos_.data() + (L0 + r % n) * d;
     for (int64_t c = 0; c < d; ++c) x[r * d + c] = (m ? e[c] * m[c] : e[c]) + p[c];
   }

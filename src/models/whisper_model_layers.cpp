@@ -1,11 +1,15 @@
 #include "whisper_model_layers.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <cstring>
 
 #include "quasr/core/cpu_features.h"
 #include "quasr/core/error.h"
 #include "quasr/core/parallel.h"
+#include "quasr/core/release.h"
+#include "quasr/formats/minifloat.h"
 #include "quasr/kernels/gemm.h"
 #include "quasr/kernels/qlinear.h"
 #include "quasr/quant/hadamard.h"
@@ -34,6 +38,43 @@ Linear Linear::from(io::Tensor&& w, io::Tensor* b) {
     l.bias = std::move(b->values);
   }
   return l;
+}
+
+bool Linear::store_as_fp16_if_exact() {
+  if (quant || weight.empty()) return false;
+  std::vector<uint16_t> bits(weight.size());
+  std::atomic<bool> exact{true};
+  parallel_for(0, static_cast<int64_t>(weight.size()), 1 << 16, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1 && exact.load(std::memory_order_relaxed); ++i) {
+      bits[i] = formats::fp32_to_fp16(weight[i]);
+      // Compared as bits: -0 must stay -0, and a NaN payload that does not survive keeps the layer in FP32.
+      const float back = formats::fp16_to_fp32(bits[i]);
+      if (std::memcmp(&back, &weight[i], sizeof back) != 0) exact.store(false, std::memory_order_relaxed);
+    }
+  });
+  if (!exact) return false;
+  weight_f16 = std::move(bits);
+  release(weight);
+  return true;
+}
+
+void Linear::weight_row(int64_t r, float* dst) const {
+  if (!weight_f16.empty()) {
+    for (int64_t c = 0; c < in; ++c) dst[c] = formats::fp16_to_fp32(weight_f16[r * in + c]);
+    return;
+  }
+  std::copy_n(weight.data() + r * in, in, dst);
+}
+
+std::vector<float> Linear::take_weight() {
+  std::vector<float> w = std::move(weight);
+  release(weight);
+  if (!weight_f16.empty()) {
+    w.resize(weight_f16.size());
+    for (size_t i = 0; i < w.size(); ++i) w[i] = formats::fp16_to_fp32(weight_f16[i]);
+    release(weight_f16);
+  }
+  return w;
 }
 
 void Linear::forward(const float* x, int64_t rows, int64_t ldx, float* y, int64_t ldy) const {
@@ -77,7 +118,10 @@ void Linear::forward(const float* x, int64_t rows, int64_t ldx, float* y, int64_
       ldx = in;
     }
   }
-  kernels::sgemm(false, true, rows, out, in, 1.0f, x, ldx, weight.data(), in, 0.0f, y, ldy);
+  if (!weight_f16.empty())
+    kernels::sgemm_f16w(rows, out, in, x, ldx, weight_f16.data(), in, y, ldy);
+  else
+    kernels::sgemm(false, true, rows, out, in, 1.0f, x, ldx, weight.data(), in, 0.0f, y, ldy);
   if (bias.empty()) return;
   parallel_for(0, rows, 64, [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {

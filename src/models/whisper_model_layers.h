@@ -16,6 +16,10 @@ namespace quasr::models::detail {
 struct Linear {
   int64_t out = 0, in = 0;
   std::vector<float> weight;  // [out][in] (a conv weight [out][in_ch][k] flattened to [out][in_ch * k])
+  // The same [out][in] values as FP16 bits, held instead of `weight` (then empty) by an FP32 layer whose every
+  // value is exactly an FP16 number, as in the FP16 checkpoints Whisper ships as: the product is computed in FP32
+  // on the exactly widened values (kernels::sgemm_f16w), bit for bit the FP32 result, at half the bytes to read.
+  std::vector<uint16_t> weight_f16;
   std::vector<float> bias;    // [out], or empty
   // Set for a quantized layer: native (quant->prepared, `weight` may be empty) or simulated (`weight` holds the
   // dequantized values, activations are fake-quantized by quant->act before the FP32 product).
@@ -33,6 +37,13 @@ struct Linear {
 
   // Takes the weight (and bias, may be null) out of loaded tensors.
   static Linear from(io::Tensor&& w, io::Tensor* b);
+  // Moves an unquantized weight into weight_f16 if every value converts to FP16 and back unchanged; returns
+  // whether it did. Quantized layers (and their simulation weights) are left as they are.
+  bool store_as_fp16_if_exact();
+  // Row r of the weight as FP32 (either storage).
+  void weight_row(int64_t r, float* dst) const;
+  // The weight as FP32 values (either storage), moved out: the layer holds no weight afterwards.
+  std::vector<float> take_weight();
   // y[r][0..out) = x[r][0..in) . W^T + bias for r < rows; x rows are `ldx` apart, y rows `ldy` apart.
   void forward(const float* x, int64_t rows, int64_t ldx, float* y, int64_t ldy) const;
   void forward(const float* x, int64_t rows, float* y) const { forward(x, rows, in, y, out); }

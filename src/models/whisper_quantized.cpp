@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "quasr/core/error.h"
+#include "quasr/core/release.h"
 #include "quasr/io/file_util.h"
 #include "quasr/models/whisper_sensitivity.h"
 
@@ -210,7 +211,7 @@ std::unique_ptr<WhisperModel> load_whisper_model(const std::string& path_or_name
         // Simulation multiplies by the dequantized weight; natively only the embedding lookup needs values.
         auto& t = w.tensors.at(name);
         if (o.simulate || name == embedding_name(w.config)) t.values = ct.q.dequantize();
-        else t.values = {};
+        else release(t.values);
       }
     }
   }

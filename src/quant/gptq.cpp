@@ -23,6 +23,7 @@
 #include "quasr/core/cpu_features.h"
 #include "quasr/core/error.h"
 #include "quasr/core/parallel.h"
+#include "quasr/core/release.h"
 #include "quasr/formats/block_codec.h"
 #include "quasr/kernels/gemm.h"
 #include "quasr/quant/ptq.h"
@@ -112,7 +113,7 @@ std::vector<float> inverse_hessian_factor(std::vector<double> a, int64_t k, cons
                           "; raise gptq-damp or check the calibration statistics");
   std::vector<double> x;
   invert_lower(a, k, x);
-  a = {};
+  release(a);
   std::vector<float> u(static_cast<size_t>(k * k), 0.0f);
   for (int64_t i = 0; i < k; ++i)
     for (int64_t j = i; j < k; ++j) u[i * k + j] = static_cast<float>(x[(k - 1 - i) * k + (k - 1 - j)]);
@@ -167,7 +168,7 @@ formats::QTensor gptq_quantize(std::span<const float> w, int64_t n, int64_t k, c
   std::vector<float> wp(static_cast<size_t>(n * k));
   for (int64_t r = 0; r < n; ++r)
     for (int64_t j = 0; j < k; ++j) wp[r * k + j] = w0[r * k + perm[j]];
-  w0 = {};
+  release(w0);
   std::vector<uint8_t> codes(static_cast<size_t>(n * k));
   const int64_t bmax = std::min<int64_t>(options.block, k);
   std::vector<float> w1t(static_cast<size_t>(bmax * n)), e1t(static_cast<size_t>(bmax * n));

@@ -2,6 +2,8 @@
 // features faster-whisper computes (scripts/ref_ct2.py), so these tests do not depend on quasr's audio code.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+#include <cstring>
 #include <numeric>
 
 #include "quasr/core/error.h"
@@ -47,6 +49,35 @@ TEST(WhisperModel, LoadsTinyEnConfiguration) {
   EXPECT_FALSE(c.suppress_ids.empty());
   EXPECT_EQ(c.suppress_ids_begin, (std::vector<int>{220, 50256}));
   EXPECT_EQ(c.alignment_heads.size(), 8u);
+}
+
+// tiny.en ships FP16, so the runtime holds its Linears as FP16 (Linear::store_as_fp16_if_exact) and widens them
+// exactly in the kernels: encoder output (M = 1500 products), cross-attention K/V and the logits of a 4-token
+// and of a 1-token step (M <= 8 products) must be the bits of the same model held in FP32 (QUASR_FP32_WEIGHTS=1).
+TEST(WhisperModel, Fp16HeldWeightsGiveTheFp32ResultsBitForBit) {
+  auto fp16 = shared_model(kModel);
+  ::setenv("QUASR_FP32_WEIGHTS", "1", 1);
+  auto fp32 = WhisperModel::load(kModel);
+  ::unsetenv("QUASR_FP32_WEIGHTS");
+  const WhisperConfig& c = fp16->config();
+  EXPECT_EQ(fp16->matrices_held_as_fp16(), 3 + 6 * c.n_audio_layer + 10 * c.n_text_layer);  // all, stem included
+  EXPECT_EQ(fp32->matrices_held_as_fp16(), 0);
+  auto same_bits = [](std::span<const float> a, std::span<const float> b) {
+    return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+  };
+  const auto& r = ct2_reference(fp16->directory()).front();
+  const std::vector<float> enc16 = fp16->encode(r.features), enc32 = fp32->encode(r.features);
+  ASSERT_TRUE(same_bits(enc16, enc32));
+  const std::vector<int> prefix = {50257, 50362, 383, 1049};
+  auto st16 = fp16->start(enc16, 1), st32 = fp32->start(enc32, 1);
+  std::vector<float> l16(fp16->config().n_vocab), l32(l16.size());
+  fp16->step(*st16, prefix, 4, l16);
+  fp32->step(*st32, prefix, 4, l32);
+  ASSERT_TRUE(same_bits(l16, l32));
+  const std::vector<int> next = {argmax(l32)};
+  fp16->step(*st16, next, 1, l16);
+  fp32->step(*st32, next, 1, l32);
+  EXPECT_TRUE(same_bits(l16, l32));
 }
 
 TEST(WhisperModel, EncoderMatchesCTranslate2) {
