@@ -148,7 +148,8 @@ def main():
     # quasr's cached chunks are only valid for the binary that made them.
     quasr_id = hashlib.sha256(Path(args.quasr).read_bytes()).hexdigest()[:12]
     ref_norm = [norm(refs[Path(f).stem]) for f in files]
-    list_file = str(ROOT / "build" / "compare_files.txt")
+    # One list file per process, so two comparisons can run side by side.
+    list_file = str(ROOT / "build" / f"compare_files.{os.getpid()}.txt")
     results = []
     for model in args.models.split(","):
         model_dir = str(ROOT / "models" / model)

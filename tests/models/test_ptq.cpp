@@ -142,7 +142,9 @@ TEST(Ptq, AwqInt4ContainerRoundTripsWithItsInputScalesAndTranscribes) {
     const bool ones = std::all_of(m.begin(), m.end(), [](float v) { return v == 1.0f; });
     scaled += !ones;
     // AWQ really ran: where it scaled, its codes are not round-to-nearest's.
-    if (!ones) EXPECT_NE(ct.q.payload, r.quantized.at(name).q.payload) << name;
+    if (!ones) {
+      EXPECT_NE(ct.q.payload, r.quantized.at(name).q.payload) << name;
+    }
     const auto& x = cal.at(name);
     const double e = layer_error(x, original.tensors.at(name).values, ct.q, m);
     const double b = layer_error(x, original.tensors.at(name).values, r.quantized.at(name).q);
