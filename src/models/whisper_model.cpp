@@ -187,9 +187,9 @@ class WhisperModelImpl final : public WhisperModel {
   int cached_length(const DecoderState& state) const override {
     return static_cast<const WhisperDecoderState&>(state).length;
   }
-  int matrices_held_as_fp16() const override {
-    int n = 0;
-    for_each_linear([&](const Linear& l) { n += !l.weight_f16.empty(); });
+  int64_t weight_values_held_as_fp16() const override {
+    int64_t n = 0;
+    for_each_linear([&](const Linear& l) { n += static_cast<int64_t>(l.weight_f16.size()); });
     return n;
   }
   template <class Fn>

@@ -62,6 +62,17 @@ TEST(EvalCli, SummaryFilesAndResume) {
     EXPECT_TRUE(s.contains(k)) << k;
   EXPECT_EQ(s["size"]["model"]["bytes"].get<int64_t>(), 4 * s["size"]["model"]["elements"].get<int64_t>());
   EXPECT_GT(s["size"]["tensors"].size(), 100u);
+  // Modelled weight memory: what the runtime holds, every matrix of the FP16 checkpoint in 2 bytes per value
+  // (docs/runtime.md), the rest (norms, biases, positions) in 4.
+  int64_t matrix_values = 0;
+  for (const auto& t : s["size"]["tensors"]) {
+    const std::string role = t["role"];
+    const bool matrix = t["linear"].get<bool>() || role == "conv1" || role == "conv2" || role == "token_embedding";
+    if (matrix && t["tensor"].get<std::string>().ends_with(".weight")) matrix_values += t["elements"].get<int64_t>();
+  }
+  EXPECT_GT(matrix_values, s["size"]["model"]["elements"].get<int64_t>() * 9 / 10);
+  EXPECT_EQ(s["memory"]["modelled"]["weights"].get<int64_t>(),
+            s["size"]["model"]["bytes"].get<int64_t>() - 2 * matrix_values);
   EXPECT_GT(s["memory"]["peak_rss_bytes"].get<int64_t>(), 0);
   EXPECT_GT(s["speed"]["rtf"].get<double>(), 0);
   EXPECT_EQ(s["beam_size"].get<int>(), 1);

@@ -60,8 +60,11 @@ TEST(WhisperModel, Fp16HeldWeightsGiveTheFp32ResultsBitForBit) {
   auto fp32 = WhisperModel::load(kModel);
   ::unsetenv("QUASR_FP32_WEIGHTS");
   const WhisperConfig& c = fp16->config();
-  EXPECT_EQ(fp16->matrices_held_as_fp16(), 3 + 6 * c.n_audio_layer + 10 * c.n_text_layer);  // all, stem included
-  EXPECT_EQ(fp32->matrices_held_as_fp16(), 0);
+  // Every matrix: conv stem, tied embedding, 4 + 2 d x 4d per encoder layer, 8 + 2 per decoder layer.
+  const int64_t d = c.n_audio_state;
+  EXPECT_EQ(fp16->weight_values_held_as_fp16(), d * c.n_mels * 3 + d * d * 3 + int64_t{c.n_vocab} * d +
+                                                    c.n_audio_layer * 12 * d * d + c.n_text_layer * 16 * d * d);
+  EXPECT_EQ(fp32->weight_values_held_as_fp16(), 0);
   auto same_bits = [](std::span<const float> a, std::span<const float> b) {
     return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
   };

@@ -88,9 +88,10 @@ class WhisperModel {
   // model must not run until a matrix is swapped back); a quantized layer is refused. Models that cannot do this
   // throw InvalidArgument.
   virtual std::vector<float> swap_weight(const std::string& weight_name, std::vector<float> values);
-  // How many full-precision matrices are held as FP16 because every value is an FP16 number (the products stay
-  // FP32 and bit-identical; QUASR_FP32_WEIGHTS=1 at load keeps them FP32). 0 for models that never do this.
-  virtual int matrices_held_as_fp16() const { return 0; }
+  // How many weight values of full-precision matrices the model holds as FP16, because every value of those
+  // matrices is an FP16 number (the products stay FP32 and bit-identical; QUASR_FP32_WEIGHTS=1 at load keeps them
+  // FP32): each takes 2 bytes in memory instead of the 4 the size report counts. 0 for models that never do this.
+  virtual int64_t weight_values_held_as_fp16() const { return 0; }
 };
 
 // Resolves a model name ("tiny.en", "base") or directory to a directory path; throws InvalidArgument listing the
