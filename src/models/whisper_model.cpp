@@ -62,7 +62,10 @@ struct WhisperDecoderState final : DecoderState {
 class WeightTaker {
  public:
   WeightTaker(WhisperWeights& w, const QuantizedLinears& q, const InputScales& s)
-      : w_(w), q_(q), s_(s), specs_(whisper_tensor_specs(w.config)) {}
+      : w_(w), q_(q), s_(s), specs_(whisper_tensor_specs(w.config)) {
+    const char* env = std::getenv("QUASR_FP32_WEIGHTS");
+    keep_fp32_ = env && std::string(env) == "1";
+  }
   const std::string& name(WhisperStack st, int layer, WhisperRole role, WhisperParam p) const {
     for (const auto& s : specs_)
       if (s.stack == st && s.layer == layer && s.role == role && s.param == p) return s.name;
@@ -86,8 +89,7 @@ class WeightTaker {
     // same FP32 results at half the memory and half the bytes per decoder step. Done layer by layer, so each
     // freed FP32 copy makes room for the next layer's FP16 one. QUASR_FP32_WEIGHTS=1 keeps FP32 copies, for
     // benchmarks that compare the two.
-    if (keep_fp32_ == 0) keep_fp32_ = std::getenv("QUASR_FP32_WEIGHTS") && std::string(std::getenv("QUASR_FP32_WEIGHTS")) == "1" ? 1 : -1;
-    if (keep_fp32_ < 0) l.store_as_fp16_if_exact();
+    if (!keep_fp32_) l.store_as_fp16_if_exact();
     if (auto it = s_.find(l.name); it != s_.end()) {
       if (static_cast<int64_t>(it->second.size()) != l.in)
         throw InvalidArgument("input scale of " + l.name + " has " + std::to_string(it->second.size()) +
@@ -117,8 +119,8 @@ class WeightTaker {
   const QuantizedLinears& q_;
   const InputScales& s_;
   size_t scales_used_ = 0;
-  int keep_fp32_ = 0;  // QUASR_FP32_WEIGHTS: 0 not read yet, 1 set, -1 not set
   std::vector<WhisperTensorSpec> specs_;
+  bool keep_fp32_ = false;  // QUASR_FP32_WEIGHTS=1
 };
 
 class WhisperModelImpl final : public WhisperModel {
