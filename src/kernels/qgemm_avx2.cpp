@@ -7,20 +7,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 #include "qlinear_internal.h"
 #include "quasr/core/error.h"
 
 namespace quasr::kernels::detail::avx2 {
-namespace {
-
-inline int32_t hsum(__m256i v) {
-  const __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-  const __m128i t = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(1, 0, 3, 2)));
-  return _mm_cvtsi128_si32(_mm_add_epi32(t, _mm_shuffle_epi32(t, _MM_SHUFFLE(2, 3, 0, 1))));
-}
-
-}  // namespace
 
 void row_absmax(const float* x, int64_t M, int64_t ldx, int64_t K, float* amax) {
   const __m256 sign = _mm256_set1_ps(-0.0f);
@@ -68,39 +60,48 @@ void quantize_rows_i16(const float* x, int64_t M, int64_t ldx, int64_t K, int64_
   }
 }
 
-void int16_group_sums(const Int16Weight& w, const int16_t* x, int64_t rows, int64_t n0, int64_t n1, int32_t* acc) {
-  QUASR_ASSERT(rows == 1 || rows == 2);
+namespace {
+
+// R rows x 16 channels: per k pair, two weight loads (channels 0-7, 8-15) serve R broadcast activation pairs.
+template <int R>
+void block_sums(const Int16Weight& w, const int16_t* x, int64_t nb, int32_t* acc) {
   const int64_t Kp = w.Kp, G = w.groups, len = G == 1 ? Kp : w.group;  // group % 16 == 0 when G > 1
-  const int64_t row_acc = (n1 - n0) * G;  // acc of row 1 follows row 0's
-  auto load = [](const int16_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); };
-  int64_t n = n0;
-  for (; n + 4 <= n1; n += 4) {  // 4 channels x `rows` rows: each weight load serves both rows
-    const int16_t* w0 = w.w.data() + n * Kp;
-    for (int64_t g = 0; g < G; ++g) {
-      __m256i a[2][4];
-      for (auto& r : a)
-        for (auto& v : r) v = _mm256_setzero_si256();
-      for (int64_t k = g * len; k < (g + 1) * len; k += 16) {
-        const __m256i x0 = load(x + k), x1 = rows == 2 ? load(x + Kp + k) : x0;
-        for (int c = 0; c < 4; ++c) {
-          const __m256i wv = load(w0 + c * Kp + k);
-          a[0][c] = _mm256_add_epi32(a[0][c], _mm256_madd_epi16(x0, wv));
-          if (rows == 2) a[1][c] = _mm256_add_epi32(a[1][c], _mm256_madd_epi16(x1, wv));
-        }
+  const int16_t* panel = w.w.data() + nb * Kp * 16;
+  for (int64_t g = 0; g < G; ++g) {
+    __m256i a[R][2];
+    for (auto& r : a) r[0] = r[1] = _mm256_setzero_si256();
+    const int16_t* wp = panel + g * len * 16;
+    for (int64_t k = g * len; k < (g + 1) * len; k += 2, wp += 32) {
+      const __m256i w0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wp));
+      const __m256i w1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wp + 16));
+      for (int r = 0; r < R; ++r) {
+        int32_t pair;
+        std::memcpy(&pair, x + r * Kp + k, sizeof pair);
+        const __m256i xb = _mm256_set1_epi32(pair);
+        a[r][0] = _mm256_add_epi32(a[r][0], _mm256_madd_epi16(xb, w0));
+        a[r][1] = _mm256_add_epi32(a[r][1], _mm256_madd_epi16(xb, w1));
       }
-      for (int64_t r = 0; r < rows; ++r)
-        for (int c = 0; c < 4; ++c) acc[r * row_acc + (n + c - n0) * G + g] = hsum(a[r][c]);
+    }
+    for (int r = 0; r < R; ++r) {
+      int32_t* out = acc + (r * G + g) * 16;
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(out), a[r][0]);
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 8), a[r][1]);
     }
   }
-  for (; n < n1; ++n) {
-    const int16_t* wr = w.w.data() + n * Kp;
-    for (int64_t r = 0; r < rows; ++r)
-      for (int64_t g = 0; g < G; ++g) {
-        __m256i a = _mm256_setzero_si256();
-        for (int64_t k = g * len; k < (g + 1) * len; k += 16)
-          a = _mm256_add_epi32(a, _mm256_madd_epi16(load(x + r * Kp + k), load(wr + k)));
-        acc[r * row_acc + (n - n0) * G + g] = hsum(a);
-      }
+}
+
+}  // namespace
+
+void int16_block_sums(const Int16Weight& w, const int16_t* x, int64_t rows, int64_t nb, int32_t* acc) {
+  static_assert(kInt16TileRows == 6);
+  switch (rows) {
+    case 1: return block_sums<1>(w, x, nb, acc);
+    case 2: return block_sums<2>(w, x, nb, acc);
+    case 3: return block_sums<3>(w, x, nb, acc);
+    case 4: return block_sums<4>(w, x, nb, acc);
+    case 5: return block_sums<5>(w, x, nb, acc);
+    case 6: return block_sums<6>(w, x, nb, acc);
+    default: QUASR_ASSERT(false && "int16_block_sums: rows must be 1..kInt16TileRows");
   }
 }
 

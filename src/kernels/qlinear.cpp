@@ -171,14 +171,18 @@ Int16Weight pack_int16(const WeightDecomposition& d) {
   Int16Weight p;
   p.N = d.N;
   p.K = d.K;
+  p.Np = (d.N + 15) / 16 * 16;
   p.Kp = (d.K + 15) / 16 * 16;
   p.group = d.group;
   p.groups = d.groups_per_row;
-  p.scales = d.scales;
-  p.w.assign(static_cast<size_t>(p.N * p.Kp), 0);
+  p.w.assign(static_cast<size_t>(p.Np * p.Kp), 0);
   for (int64_t n = 0; n < p.N; ++n)
     for (int64_t k = 0; k < p.K; ++k)
-      p.w[n * p.Kp + k] = static_cast<int16_t>(static_cast<int32_t>(d.lut[d.codes[n * p.K + k]]) - zero_point(d, n, k));
+      p.w[((n / 16) * (p.Kp / 2) + k / 2) * 32 + (n % 16) * 2 + k % 2] =
+          static_cast<int16_t>(static_cast<int32_t>(d.lut[d.codes[n * p.K + k]]) - zero_point(d, n, k));
+  p.scales.assign(static_cast<size_t>(p.groups * p.Np), 0.0f);
+  for (int64_t g = 0; g < p.groups; ++g)
+    for (int64_t n = 0; n < p.N; ++n) p.scales[g * p.Np + n] = d.scales[n * d.groups_per_row + g];
   return p;
 }
 
@@ -272,18 +276,25 @@ void activation_row_scales(const ActivationQuant& act, const float* amax, int64_
   }
 }
 
-// The integer schemes' epilogue for one output, the one definition of their float rounding (the reference and the
-// kernels built on it; the VNNI kernel reproduces it with explicit-rounding intrinsics):
-// y = (sum over groups, in order, of float(acc_g) * s_w,g) * s_x + bias, every operation one FP32 rounding (this
-// file is compiled without FMA contraction).
-float integer_epilogue(const int32_t* acc, const float* w_scales, int64_t groups, float s_x, const float* bias) {
-  float sum = 0;
-  for (int64_t g = 0; g < groups; ++g) {
-    const float part = static_cast<float>(acc[g]) * w_scales[g];
-    sum = sum + part;
+// The integer schemes' epilogue, the one definition of their float rounding (the reference and the kernels built on
+// it; the VNNI kernel reproduces it with explicit-rounding intrinsics), for `count` (<= 16) consecutive output
+// channels c of one row, group g's partial sum at acc[g * acc_stride + c] and weight scale at
+// w_scales[g * scale_stride + c]:
+// y[c] = (sum over groups, in order, of float(acc_g) * s_w,g) * s_x + bias[c], every operation one FP32 rounding
+// (this file is compiled without FMA contraction).
+void integer_epilogue(const int32_t* acc, int64_t acc_stride, const float* w_scales, int64_t scale_stride,
+                      int64_t groups, int64_t count, float s_x, const float* bias, float* y) {
+  QUASR_ASSERT(count <= 16);
+  float sum[16] = {};
+  for (int64_t g = 0; g < groups; ++g)
+    for (int64_t c = 0; c < count; ++c) {
+      const float part = static_cast<float>(acc[g * acc_stride + c]) * w_scales[g * scale_stride + c];
+      sum[c] = sum[c] + part;
+    }
+  for (int64_t c = 0; c < count; ++c) {
+    const float v = sum[c] * s_x;
+    y[c] = bias ? v + bias[c] : v;
   }
-  const float v = sum * s_x;
-  return bias ? v + *bias : v;
 }
 
 }  // namespace
@@ -321,8 +332,8 @@ void qlinear_ref(const QTensor& w, const ActivationQuant& act, const float* x, i
         for (int64_t k = g * d.group; k < (g + 1) * d.group; ++k)
           acc[g] += (int32_t(xq[k]) - 128) * (static_cast<int32_t>(d.lut[d.codes[n * K + k]]) - zp);
       }
-      y[m * ldy + n] = integer_epilogue(acc.data(), d.scales.data() + n * d.groups_per_row, d.groups_per_row,
-                                        scales[m], bias ? bias + n : nullptr);
+      integer_epilogue(acc.data(), 1, d.scales.data() + n * d.groups_per_row, 1, d.groups_per_row, 1, scales[m],
+                       bias ? bias + n : nullptr, y + m * ldy + n);
     }
   }
 }
@@ -422,18 +433,20 @@ void run_int_avx2(const PreparedWeight& p, const float* x, int64_t M, int64_t ld
     detail::avx2::quantize_rows_i16(x + m0 * ldx, m1 - m0, ldx, w.K, w.Kp, scales.data() + m0, qmax,
                                     xq.data() + m0 * w.Kp);
   });
-  // Tasks of 16 channels x all rows: the channels' weights stay in cache while the rows stream past.
-  const int64_t G = w.groups;
-  parallel_for(0, (w.N + 15) / 16, 1, [&](int64_t b0, int64_t b1) {
-    const int64_t n0 = b0 * 16, n1 = std::min(w.N, b1 * 16);
-    std::vector<int32_t> acc(static_cast<size_t>(2 * (n1 - n0) * G));
-    for (int64_t m0 = 0; m0 < M; m0 += 2) {  // two rows per pass: each weight load serves both
-      const int64_t rows = std::min<int64_t>(2, M - m0);
-      detail::avx2::int16_group_sums(w, xq.data() + m0 * w.Kp, rows, n0, n1, acc.data());
-      for (int64_t r = 0; r < rows; ++r)
-        for (int64_t n = n0; n < n1; ++n)
-          y[(m0 + r) * ldy + n] = integer_epilogue(acc.data() + (r * (n1 - n0) + (n - n0)) * G, w.scales.data() + n * G,
-                                                   G, scales[m0 + r], bias ? bias + n : nullptr);
+  // Tasks of 16 channels x all rows: the block's weights stay in cache while the rows stream past, kInt16TileRows at
+  // a time (each weight load serves them all).
+  const int64_t G = w.groups, R = detail::kInt16TileRows;
+  parallel_for(0, w.Np / 16, 1, [&](int64_t b0, int64_t b1) {
+    std::vector<int32_t> acc(static_cast<size_t>(R * G * 16));
+    for (int64_t nb = b0; nb < b1; ++nb) {
+      const int64_t n0 = nb * 16, count = std::min<int64_t>(16, w.N - n0);
+      for (int64_t m0 = 0; m0 < M; m0 += R) {
+        const int64_t rows = std::min(R, M - m0);
+        detail::avx2::int16_block_sums(w, xq.data() + m0 * w.Kp, rows, nb, acc.data());
+        for (int64_t r = 0; r < rows; ++r)
+          integer_epilogue(acc.data() + r * G * 16, 16, w.scales.data() + n0, w.Np, G, count, scales[m0 + r],
+                           bias ? bias + n0 : nullptr, y + (m0 + r) * ldy + n0);
+      }
     }
   });
 }

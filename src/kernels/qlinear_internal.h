@@ -71,14 +71,19 @@ struct WeightOnlyWeight {
 };
 
 // Integer activations x integer weights on AVX2 (int16 engine): every weight as int16 (sign-extended code, or code -
-// zero point), rows padded with zeros to Kp = K rounded up to 16; scales N x groups. One group per row, or groups
-// of a multiple of 16 (so that no 16-element step straddles two groups).
+// zero point). Channels in blocks of 16 (zero channels pad N to Np), K padded with zeros to Kp = K rounded up to 16;
+// block nb, k pair p holds 32 int16 [16 channels][2 k] at w[(nb * Kp / 2 + p) * 32], so that one vpmaddwd of a
+// broadcast activation pair against 8 channels' pairs adds each channel's two products into its own int32 lane
+// (no horizontal sums). Scales groups x Np. One group per row, or groups of a multiple of 16.
 struct Int16Weight {
-  int64_t N = 0, K = 0, Kp = 0;
+  int64_t N = 0, K = 0, Np = 0, Kp = 0;
   int64_t group = 0, groups = 0;
   std::vector<int16_t> w;
   std::vector<float> scales;
 };
+// Rows of activations the AVX2 int16 kernel multiplies per pass over a channel block (its register tile: 6 rows x
+// 16 channels of int32 accumulators, 12 of the 16 ymm registers).
+inline constexpr int64_t kInt16TileRows = 6;
 
 IntGemmWeight pack_int_gemm(const WeightDecomposition& d);
 Int16Weight pack_int16(const WeightDecomposition& d);
@@ -101,9 +106,9 @@ void row_absmax(const float* x, int64_t M, int64_t ldx, int64_t K, float* amax);
 // (K..Kp-1 zero).
 void quantize_rows_i16(const float* x, int64_t M, int64_t ldx, int64_t K, int64_t Kp, const float* scales, int qmax,
                        int16_t* out);
-// acc[r * (n1 - n0) * groups + (n - n0) * groups + g] = sum over k of group g of x[r][k] * w[n][k] (exact int32),
-// for rows = 1 or 2 quantized rows x (Kp apart).
-void int16_group_sums(const Int16Weight& w, const int16_t* x, int64_t rows, int64_t n0, int64_t n1, int32_t* acc);
+// Exact int32 group sums of `rows` (1..kInt16TileRows) quantized rows x (Kp apart) against channel block nb:
+// acc[(r * groups + g) * 16 + c] = sum over k of group g of x[r][k] * w[nb * 16 + c][k].
+void int16_block_sums(const Int16Weight& w, const int16_t* x, int64_t rows, int64_t nb, int32_t* acc);
 }  // namespace avx2
 namespace avx512 {
 // y rows [0, M) for output channels [n0, n1), M <= 8.

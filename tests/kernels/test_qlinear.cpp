@@ -117,10 +117,10 @@ bool check_against_ref(const KernelInfo& k, const QTensor& w, const ActivationQu
   return true;
 }
 
-// Shapes that break the tiles: N around the 16/64-channel blocks, M around the 4-row tile, the 8-row GEMV
+// Shapes that break the tiles: N around the 16/64-channel blocks, M around the 4- and 6-row tiles, the 8-row GEMV
 // limit and the 64-row tasks, K around 4/16-element steps (when the granularity allows any K).
 const int64_t kNs[] = {1, 3, 10, 15, 17, 31, 33, 63, 65};
-const int64_t kMs[] = {1, 2, 3, 4, 5, 8, 9, 16, 17, 33, 65};
+const int64_t kMs[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 13, 16, 17, 33, 65};
 const int64_t kKsAny[] = {1, 2, 3, 5, 7, 10, 15, 16, 17, 31, 32, 33, 63, 64, 65};
 
 class QlinearKernels : public ::testing::TestWithParam<size_t> {};
