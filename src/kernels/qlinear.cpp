@@ -462,29 +462,34 @@ void prepare_wo_dense(const QTensor& w, PreparedWeight& p) {
 constexpr int64_t kPanelRows = 256;
 constexpr int64_t kGemvMaxM = 8;
 
-void run_wo_avx512(const PreparedWeight& p, const float* x, int64_t M, int64_t ldx, const float* bias, float* y,
-                   int64_t ldy) {
+using GemvFn = void (*)(const detail::WeightOnlyWeight&, const float*, int64_t, int64_t, const float*, float*, int64_t,
+                        int64_t, int64_t);
+using DecodeRowsFn = void (*)(const detail::WeightOnlyWeight&, int64_t, int64_t, float*);
+
+// The table-decoding kernels' driver: a GEMV over the codes for the decoder's small M, otherwise panels of decoded
+// rows through sgemm.
+template <GemvFn gemv, DecodeRowsFn decode_rows>
+void run_wo_lut(const PreparedWeight& p, const float* x, int64_t M, int64_t ldx, const float* bias, float* y,
+                int64_t ldy) {
   const auto& w = p.wo;
   if (M <= kGemvMaxM) {
     // Streams the codes once; ~64 output channels per task keeps tasks large enough to amortize scheduling.
     const int64_t grain = std::max<int64_t>(16, 262144 / std::max<int64_t>(w.K, 1));
-    parallel_for(0, w.N, grain, [&](int64_t n0, int64_t n1) {
-      detail::avx512::weight_only_gemv(w, x, M, ldx, bias, y, ldy, n0, n1);
-    });
+    parallel_for(0, w.N, grain, [&](int64_t n0, int64_t n1) { gemv(w, x, M, ldx, bias, y, ldy, n0, n1); });
     return;
   }
   std::vector<float> panel(static_cast<size_t>(kPanelRows * w.K));
   for (int64_t n0 = 0; n0 < w.N; n0 += kPanelRows) {
     const int64_t n1 = std::min(w.N, n0 + kPanelRows);
-    parallel_for(n0, n1, 8, [&](int64_t a, int64_t b) {
-      detail::avx512::decode_rows(w, a, b, panel.data() + (a - n0) * w.K);
-    });
+    parallel_for(n0, n1, 8, [&](int64_t a, int64_t b) { decode_rows(w, a, b, panel.data() + (a - n0) * w.K); });
     sgemm(false, true, M, n1 - n0, w.K, 1.0f, x, ldx, panel.data(), w.K, 0.0f, y + n0, ldy);
     if (bias)
       for (int64_t m = 0; m < M; ++m)
         for (int64_t n = n0; n < n1; ++n) y[m * ldy + n] += bias[n];
   }
 }
+constexpr RunFn run_wo_avx512 = run_wo_lut<detail::avx512::weight_only_gemv, detail::avx512::decode_rows>;
+constexpr RunFn run_wo4_avx2 = run_wo_lut<detail::avx2::weight_only_gemv4, detail::avx2::decode_rows4>;
 
 void run_wo_dense(const PreparedWeight& p, const float* x, int64_t M, int64_t ldx, const float* bias, float* y,
                   int64_t ldy) {
@@ -520,6 +525,10 @@ const Entry kEntries[] = {
     {{"wo8_lut_f32_avx512", Isa::Avx512, false,
       "codes of 5..8 bits (int5-8, fp8, fp6, mxfp8/6, kmeans6/8) decoded by 256-entry table; group % 16 == 0"},
      reject_wo8, prepare_wo_codes, run_wo_avx512},
+    {{"wo4_lut_f32_avx2", Isa::Avx2, false,
+      "codes of <= 4 bits (int2-4, fp4, mxfp4, nvfp4, nf4, kmeans2-4) decoded by two 8-entry vpermps and a blend; "
+      "group % 16 == 0; for CPUs without AVX-512"},
+     reject_wo4, prepare_wo_codes, run_wo4_avx2},
     {{"wo_dequant_sgemm", Isa::Scalar, false,
       "any weight-only format, zero points included: dequantized to FP32 at prepare time, then sgemm (4x the memory)"},
      [](const QTensor& w, const ActivationQuant& a) { return reject_wo_common(w, a); }, prepare_wo_dense,
@@ -529,7 +538,7 @@ const Entry kEntries[] = {
 };
 
 const KernelInfo kInfos[] = {kEntries[0].info, kEntries[1].info, kEntries[2].info, kEntries[3].info,
-                             kEntries[4].info, kEntries[5].info, kEntries[6].info};
+                             kEntries[4].info, kEntries[5].info, kEntries[6].info, kEntries[7].info};
 static_assert(std::size(kInfos) == std::size(kEntries));
 
 const Entry& entry_of(const KernelInfo& k) {

@@ -1,6 +1,6 @@
 #pragma once
 // Internal to src/kernels: the prepared-weight layouts shared by the quantized-linear driver (qlinear.cpp) and
-// the per-ISA kernels (qgemm_avx512vnni.cpp, qgemv_avx512.cpp). Not a public header.
+// the per-ISA kernels (qgemm_*.cpp, qgemv_*.cpp). Not a public header.
 //
 // Every weight format the kernels take is first reduced to one decomposition (decompose_weight):
 //     w[n][k] = (lut[codebook(n)][code[n][k]] - zero_point[n][k / group]) * scale[n][k / group]
@@ -109,6 +109,11 @@ void quantize_rows_i16(const float* x, int64_t M, int64_t ldx, int64_t K, int64_
 // Exact int32 group sums of `rows` (1..kInt16TileRows) quantized rows x (Kp apart) against channel block nb:
 // acc[(r * groups + g) * 16 + c] = sum over k of group g of x[r][k] * w[nb * 16 + c][k].
 void int16_block_sums(const Int16Weight& w, const int16_t* x, int64_t rows, int64_t nb, int32_t* acc);
+// Weight-only, codes of <= 4 bits (w.nibbles): y rows [0, M) for output channels [n0, n1), M <= 8 (qgemv_avx2.cpp).
+void weight_only_gemv4(const WeightOnlyWeight& w, const float* x, int64_t M, int64_t ldx, const float* bias,
+                       float* y, int64_t ldy, int64_t n0, int64_t n1);
+// Decodes rows [n0, n1) of a <= 4-bit weight into FP32 (row stride K).
+void decode_rows4(const WeightOnlyWeight& w, int64_t n0, int64_t n1, float* out);
 }  // namespace avx2
 namespace avx512 {
 // y rows [0, M) for output channels [n0, n1), M <= 8.
