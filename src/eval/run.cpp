@@ -23,6 +23,7 @@
 #include "quasr/models/transcribe.h"
 #include "quasr/models/whisper_quantized.h"
 #include "quasr/models/whisper_spec.h"
+#include "quasr/quant/container.h"
 #include "quasr/quant/recipe.h"
 
 namespace fs = std::filesystem;
@@ -171,7 +172,18 @@ EvalResult evaluate(const EvalRequest& req) {
                                              std::to_string(req.threads));
   if (req.selection.limit && *req.selection.limit == 0) throw InvalidArgument("limit must be >= 1");
   if (req.write_every == 0) throw InvalidArgument("write_every must be >= 1");
-  const quant::Recipe recipe = parse_recipe(req.recipe);  // a bad recipe fails before anything loads
+  // A .quasr container is quantized already: the recipe stored in it decides the reported recipe, the size, the
+  // modelled memory (its kv= precision) and the execution path.
+  const bool container = models::is_model_file(req.model);
+  if (container && req.recipe != "fp32")
+    throw InvalidArgument("model " + req.model + " is a quantized .quasr container; a recipe (" + req.recipe +
+                          ") applies to float models only");
+  std::string recipe_text = req.recipe;
+  if (container) {
+    recipe_text = quant::read_container(req.model).recipe;
+    if (recipe_text.empty()) recipe_text = "fp32";
+  }
+  const quant::Recipe recipe = parse_recipe(recipe_text);  // a bad recipe fails before anything loads
   const auto normalizer = make_normalizer(req.normalizer);
   // Dataset first: a missing dataset should fail before the model load.
   const fs::path data_path = resolve_dataset(req.data);
@@ -182,7 +194,7 @@ EvalResult evaluate(const EvalRequest& req) {
   reset_peak_rss();
   EvalResult res;
   res.model = req.model;
-  res.recipe = req.recipe;
+  res.recipe = recipe_text;
   res.data_source = dataset.source;
   res.beam_size = req.beam_size;
   res.threads = num_threads();
@@ -193,12 +205,12 @@ EvalResult evaluate(const EvalRequest& req) {
   models::WhisperLoadOptions load;
   load.simulate = req.simulate;
   if (req.recipe != "fp32") load.recipe = req.recipe;
-  res.execution = load.recipe.empty() ? "fp32" : req.simulate ? "simulated" : "native";
+  res.execution = recipe_text == "fp32" ? "fp32" : req.simulate ? "simulated" : "native";
   const auto model = models::load_whisper_model(req.model, load);
   const auto tokenizer = models::Tokenizer::load(model->directory());
   res.speed.load_seconds = seconds_since(t_load);
   res.model_dir = model->directory();
-  res.size = model_size(model->config(), req.recipe);
+  res.size = model_size(model->config(), recipe_text);
   std::error_code ec;
   const auto file_bytes = fs::file_size(fs::path(res.model_dir) / "model.bin", ec);
   res.size.source_file_bytes = ec ? 0 : static_cast<int64_t>(file_bytes);
@@ -275,7 +287,7 @@ EvalResult evaluate(const EvalRequest& req) {
   }
   flush();
   res.records = std::move(records);
-  res.summary = summarize(req.recipe, res.records, req.bootstrap);
+  res.summary = summarize(recipe_text, res.records, req.bootstrap);
   res.peak_rss_bytes = peak_rss_bytes();
   if (!req.out_dir.empty()) write_json_atomic(req.out_dir / "summary.json", summary_json(res));
   return res;

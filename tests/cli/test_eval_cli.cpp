@@ -119,6 +119,32 @@ TEST(EvalCli, ClearErrors) {
   EXPECT_NE(r.err.find("no utterances.jsonl"), std::string::npos) << r.err;
 }
 
+// A .quasr container is evaluated as what it stores: its recipe, its size and its transcripts equal those of the
+// float model quantized on load by the same recipe; a recipe on top of a container is refused.
+TEST(EvalCli, ContainerReportsItsOwnRecipeAndSize) {
+  qt::TempDir tmp;
+  const std::string container = tmp.file("w4a8.quasr");
+  CliRun r = run_quasr(tmp, "quantize --model tiny.en --recipe w4a8-g128 -o " + container);
+  ASSERT_EQ(r.rc, 0) << r.err;
+  const std::string on_load = tmp.file("on-load"), from_file = tmp.file("from-file");
+  r = run_quasr(tmp, "eval --recipe w4a8-g128 --data " + test_clean() + " -t 2 -q -o " + on_load);
+  ASSERT_EQ(r.rc, 0) << r.err;
+  r = run_quasr(tmp, "eval --model " + container + " --data " + test_clean() + " -t 2 -q -o " + from_file);
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.out.find("recipe w4a8-g128 (native)"), std::string::npos) << r.out;
+  const nlohmann::json a = read_json(std::filesystem::path(on_load) / "summary.json");
+  const nlohmann::json b = read_json(std::filesystem::path(from_file) / "summary.json");
+  EXPECT_EQ(b["recipe"], "w4a8-g128");
+  EXPECT_EQ(b["size"]["model"], a["size"]["model"]);
+  EXPECT_EQ(b["size"]["linear"], a["size"]["linear"]);
+  EXPECT_LT(b["size"]["linear"]["bits_per_weight"].get<double>(), 5.0);
+  EXPECT_EQ(b["memory"]["modelled"], a["memory"]["modelled"]);
+  EXPECT_DOUBLE_EQ(b["accuracy"]["wer"].get<double>(), a["accuracy"]["wer"].get<double>());
+  r = run_quasr(tmp, "eval --model " + container + " --recipe w8a8 --data " + test_clean() + " -o " + tmp.file("o"));
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_NE(r.err.find("quantized .quasr container"), std::string::npos) << r.err;
+}
+
 // Calibration-type commands refuse the evaluation split before doing any work, each naming why, and write nothing.
 TEST(EvalCli, CalibrationCommandsRefuseTheEvaluationSet) {
   qt::TempDir tmp;
