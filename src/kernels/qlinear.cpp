@@ -186,6 +186,29 @@ Int16Weight pack_int16(const WeightDecomposition& d) {
   return p;
 }
 
+Int4PairWeight pack_int4_pairs(const WeightDecomposition& d) {
+  QUASR_ASSERT(d.integer && d.bits <= 4 && d.zero_points.empty());
+  Int4PairWeight p;
+  p.N = d.N;
+  p.K = d.K;
+  p.Np = (d.N + 15) / 16 * 16;
+  p.Kp = (d.K + 15) / 16 * 16;
+  p.group = d.group;
+  p.groups = d.groups_per_row;
+  p.w.assign(static_cast<size_t>(p.Np * p.Kp), 0);
+  p.scales.assign(static_cast<size_t>(p.groups * p.Np), 0.0f);
+  p.compensation.assign(static_cast<size_t>(p.groups * p.Np), 0);
+  for (int64_t n = 0; n < p.N; ++n)
+    for (int64_t k = 0; k < p.K; ++k) {
+      const int v = static_cast<int>(d.lut[d.codes[n * p.K + k]]);
+      p.w[((n / 16) * (p.Kp / 2) + k / 2) * 32 + (n % 16) * 2 + k % 2] = static_cast<int8_t>(v);
+      p.compensation[(k / d.group) * p.Np + n] += 128 * v;
+    }
+  for (int64_t g = 0; g < p.groups; ++g)
+    for (int64_t n = 0; n < p.N; ++n) p.scales[g * p.Np + n] = d.scales[n * d.groups_per_row + g];
+  return p;
+}
+
 WeightOnlyWeight pack_weight_only(const WeightDecomposition& d, bool keep_codes) {
   QUASR_ASSERT(!keep_codes || d.zero_points.empty());  // the table kernels decode codes without zero points
   WeightOnlyWeight p;
@@ -346,6 +369,7 @@ struct PreparedWeight {
   ActivationQuant act;
   detail::IntGemmWeight ig;
   detail::Int16Weight i16;
+  detail::Int4PairWeight i4p;
   detail::WeightOnlyWeight wo;
 };
 
@@ -377,6 +401,12 @@ std::string reject_a8_avx2(const QTensor& w, const ActivationQuant& act) {
   const auto& g = w.spec.granularity;
   if (g.kind == GranularityKind::kPerGroup && g.group % 16 != 0)
     return "group " + std::to_string(g.group) + " is not a multiple of 16";
+  return "";
+}
+std::string reject_a8w4_avx2(const QTensor& w, const ActivationQuant& act) {
+  if (std::string why = reject_a8_avx2(w, act); !why.empty()) return why;
+  if (w.spec.zero_point) return "zero points (symmetric weights only; a8_int16_avx2 computes zero points)";
+  if (formats::traits(w.spec.format).bits > 4) return "weights wider than 4 bits";
   return "";
 }
 std::string reject_a8w8(const QTensor& w, const ActivationQuant& a) { return reject_int(w, a, false); }
@@ -421,34 +451,50 @@ void run_int_avx512vnni(const PreparedWeight& p, const float* x, int64_t M, int6
 }
 
 void prepare_int16(const QTensor& w, PreparedWeight& p) { p.i16 = detail::pack_int16(detail::decompose_weight(w)); }
-void run_int_avx2(const PreparedWeight& p, const float* x, int64_t M, int64_t ldx, const float* bias, float* y,
-                  int64_t ldy) {
-  const auto& w = p.i16;
-  const int qmax = detail::activation_qmax(p.act);
+void prepare_int4_pairs(const QTensor& w, PreparedWeight& p) {
+  p.i4p = detail::pack_int4_pairs(detail::decompose_weight(w));
+}
+
+// The AVX2 integer kernels' driver: per-row activation codes (Code: int16 or shifted u8), then tasks of 16 channels
+// x all rows, the block's weights staying in cache while the rows stream past, kRows at a time (each weight load
+// serves them all), and the reference's epilogue over the block's channels.
+template <typename Weight, typename Code, int64_t kRows,
+          void (*quantize_rows)(const float*, int64_t, int64_t, int64_t, int64_t, const float*, int, Code*),
+          void (*block_sums)(const Weight&, const Code*, int64_t, int64_t, int32_t*)>
+void run_int_avx2(const Weight& w, const ActivationQuant& act, const float* x, int64_t M, int64_t ldx,
+                  const float* bias, float* y, int64_t ldy) {
+  const int qmax = detail::activation_qmax(act);
   std::vector<float> amax(M), scales(M);
   detail::avx2::row_absmax(x, M, ldx, w.K, amax.data());
-  activation_row_scales(p.act, amax.data(), M, qmax, scales.data());
-  std::vector<int16_t> xq(static_cast<size_t>(M * w.Kp));
+  activation_row_scales(act, amax.data(), M, qmax, scales.data());
+  std::vector<Code> xq(static_cast<size_t>(M * w.Kp));
   parallel_for(0, M, 16, [&](int64_t m0, int64_t m1) {
-    detail::avx2::quantize_rows_i16(x + m0 * ldx, m1 - m0, ldx, w.K, w.Kp, scales.data() + m0, qmax,
-                                    xq.data() + m0 * w.Kp);
+    quantize_rows(x + m0 * ldx, m1 - m0, ldx, w.K, w.Kp, scales.data() + m0, qmax, xq.data() + m0 * w.Kp);
   });
-  // Tasks of 16 channels x all rows: the block's weights stay in cache while the rows stream past, kInt16TileRows at
-  // a time (each weight load serves them all).
-  const int64_t G = w.groups, R = detail::kInt16TileRows;
+  const int64_t G = w.groups;
   parallel_for(0, w.Np / 16, 1, [&](int64_t b0, int64_t b1) {
-    std::vector<int32_t> acc(static_cast<size_t>(R * G * 16));
+    std::vector<int32_t> acc(static_cast<size_t>(kRows * G * 16));
     for (int64_t nb = b0; nb < b1; ++nb) {
       const int64_t n0 = nb * 16, count = std::min<int64_t>(16, w.N - n0);
-      for (int64_t m0 = 0; m0 < M; m0 += R) {
-        const int64_t rows = std::min(R, M - m0);
-        detail::avx2::int16_block_sums(w, xq.data() + m0 * w.Kp, rows, nb, acc.data());
+      for (int64_t m0 = 0; m0 < M; m0 += kRows) {
+        const int64_t rows = std::min(kRows, M - m0);
+        block_sums(w, xq.data() + m0 * w.Kp, rows, nb, acc.data());
         for (int64_t r = 0; r < rows; ++r)
           integer_epilogue(acc.data() + r * G * 16, 16, w.scales.data() + n0, w.Np, G, count, scales[m0 + r],
                            bias ? bias + n0 : nullptr, y + (m0 + r) * ldy + n0);
       }
     }
   });
+}
+void run_int16_avx2(const PreparedWeight& p, const float* x, int64_t M, int64_t ldx, const float* bias, float* y,
+                    int64_t ldy) {
+  run_int_avx2<detail::Int16Weight, int16_t, detail::kInt16TileRows, detail::avx2::quantize_rows_i16,
+               detail::avx2::int16_block_sums>(p.i16, p.act, x, M, ldx, bias, y, ldy);
+}
+void run_int4_pairs_avx2(const PreparedWeight& p, const float* x, int64_t M, int64_t ldx, const float* bias,
+                         float* y, int64_t ldy) {
+  run_int_avx2<detail::Int4PairWeight, uint8_t, detail::kInt4PairTileRows, detail::avx2::quantize_rows_u8,
+               detail::avx2::int4_pair_block_sums>(p.i4p, p.act, x, M, ldx, bias, y, ldy);
 }
 
 void prepare_wo_codes(const QTensor& w, PreparedWeight& p) {
@@ -515,10 +561,14 @@ const Entry kEntries[] = {
     {{"a8w4_gemm_avx512vnni", Isa::Avx512Vnni, true,
       "int2..int4 symmetric weights (nibbles unpacked in registers), same granularities; int8/int4 activations"},
      reject_a8w4, prepare_int, run_int_avx512vnni},
+    {{"a8w4_maddubs_avx2", Isa::Avx2, true,
+      "int2..int4 symmetric weights, per-tensor / per-channel / per-group (group % 16 == 0); int8/int4 activations; "
+      "u8 x s8 multiply-adds (vpmaddubsw) summed exactly in int16 over 16 k, for CPUs without VNNI"},
+     reject_a8w4_avx2, prepare_int4_pairs, run_int4_pairs_avx2},
     {{"a8_int16_avx2", Isa::Avx2, true,
       "int2..int8 weights, symmetric or with zero points, per-tensor / per-channel / per-group (group % 16 == 0); "
       "int8/int4 activations; int16 multiply-adds (vpmaddwd), for CPUs without VNNI"},
-     reject_a8_avx2, prepare_int16, run_int_avx2},
+     reject_a8_avx2, prepare_int16, run_int16_avx2},
     {{"wo4_lut_f32_avx512", Isa::Avx512, false,
       "codes of <= 4 bits (int2-4, fp4, mxfp4, nvfp4, nf4, kmeans2-4) decoded by 16-entry table; group % 16 == 0"},
      reject_wo4, prepare_wo_codes, run_wo_avx512},
@@ -538,7 +588,8 @@ const Entry kEntries[] = {
 };
 
 const KernelInfo kInfos[] = {kEntries[0].info, kEntries[1].info, kEntries[2].info, kEntries[3].info,
-                             kEntries[4].info, kEntries[5].info, kEntries[6].info, kEntries[7].info};
+                             kEntries[4].info, kEntries[5].info, kEntries[6].info, kEntries[7].info,
+                             kEntries[8].info};
 static_assert(std::size(kInfos) == std::size(kEntries));
 
 const Entry& entry_of(const KernelInfo& k) {

@@ -85,8 +85,23 @@ struct Int16Weight {
 // 16 channels of int32 accumulators, 12 of the 16 ymm registers).
 inline constexpr int64_t kInt16TileRows = 6;
 
+// Symmetric weights of <= 4 bits for vpmaddubsw on AVX2 (u8 activations x s8 weights): values in [-8, 7] as int8, in
+// blocks of 16 channels x 2 k (32 bytes, channel c's pair at bytes 2c, 2c + 1), K zero-padded to Kp (a multiple of
+// 16). No product pair can saturate (2 * 255 * 8 < 32767) and 8 pairs sum exactly in int16. Scales and
+// compensation (128 * the group's sum of weights: it removes the activations' +128 shift) groups x Np.
+struct Int4PairWeight {
+  int64_t N = 0, K = 0, Np = 0, Kp = 0;
+  int64_t group = 0, groups = 0;
+  std::vector<int8_t> w;
+  std::vector<float> scales;
+  std::vector<int32_t> compensation;
+};
+// Rows per pass of the vpmaddubsw kernel (4 rows x 16 channels: an int16 and two int32 accumulators per row).
+inline constexpr int64_t kInt4PairTileRows = 4;
+
 IntGemmWeight pack_int_gemm(const WeightDecomposition& d);
 Int16Weight pack_int16(const WeightDecomposition& d);
+Int4PairWeight pack_int4_pairs(const WeightDecomposition& d);
 WeightOnlyWeight pack_weight_only(const WeightDecomposition& d, bool keep_codes);
 
 // ---- per-ISA entry points (defined in the _avx512vnni / _avx512 files) -------------------------------------------
@@ -106,6 +121,12 @@ void row_absmax(const float* x, int64_t M, int64_t ldx, int64_t K, float* amax);
 // (K..Kp-1 zero).
 void quantize_rows_i16(const float* x, int64_t M, int64_t ldx, int64_t K, int64_t Kp, const float* scales, int qmax,
                        int16_t* out);
+// quantize_row_u8_scalar's codes (q + 128) as bytes, row m with scales[m], rows Kp apart (K..Kp-1: 128, code 0).
+void quantize_rows_u8(const float* x, int64_t M, int64_t ldx, int64_t K, int64_t Kp, const float* scales, int qmax,
+                      uint8_t* out);
+// As int16_block_sums for the vpmaddubsw layout: rows 1..kInt4PairTileRows of u8 codes (Kp apart), the signed sums
+// (compensation removed) at acc[(r * groups + g) * 16 + c].
+void int4_pair_block_sums(const Int4PairWeight& w, const uint8_t* x, int64_t rows, int64_t nb, int32_t* acc);
 // Exact int32 group sums of `rows` (1..kInt16TileRows) quantized rows x (Kp apart) against channel block nb:
 // acc[(r * groups + g) * 16 + c] = sum over k of group g of x[r][k] * w[nb * 16 + c][k].
 void int16_block_sums(const Int16Weight& w, const int16_t* x, int64_t rows, int64_t nb, int32_t* acc);

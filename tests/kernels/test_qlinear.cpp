@@ -280,6 +280,7 @@ TEST(QlinearDispatch, PicksFastestAcceptingKernelAndHonoursIsaCap) {
   if (best_isa() >= Isa::Avx2) {
     EXPECT_EQ(kernel_name(*prepare_weight(w8, a8, Isa::Avx2)), "a8_int16_avx2");
     EXPECT_EQ(kernel_name(*prepare_weight(w4, {}, Isa::Avx2)), "wo4_lut_f32_avx2");
+    EXPECT_EQ(kernel_name(*prepare_weight(make_weight("int4:g32", 32, 64, 3), a8, Isa::Avx2)), "a8w4_maddubs_avx2");
   }
   EXPECT_EQ(kernel_name(*prepare_weight(w8, a8, Isa::Scalar)), "reference_scalar");
   EXPECT_EQ(kernel_name(*prepare_weight(w4, {}, Isa::Scalar)), "wo_dequant_sgemm");
