@@ -166,9 +166,13 @@ int32_t zero_point(const WeightDecomposition& d, int64_t n, int64_t k) {
   return d.zero_points.empty() ? 0 : d.zero_points[n * d.groups_per_row + k / d.group];
 }
 
-Int16Weight pack_int16(const WeightDecomposition& d) {
+// The AVX2 integer kernels' layout: blocks of 16 channels x 2 k (channel c's pair at elements 2c, 2c + 1 of a
+// 32-element step), N padded to Np and K to Kp with zeros, weight values code (or code - zero point); scales
+// groups x Np, and for the shifted-u8 kernel the compensation 128 * (the group's sum of weights).
+template <typename Weight>
+Weight pack_channel_pairs(const WeightDecomposition& d) {
   QUASR_ASSERT(d.integer);
-  Int16Weight p;
+  Weight p;
   p.N = d.N;
   p.K = d.K;
   p.Np = (d.N + 15) / 16 * 16;
@@ -176,37 +180,25 @@ Int16Weight pack_int16(const WeightDecomposition& d) {
   p.group = d.group;
   p.groups = d.groups_per_row;
   p.w.assign(static_cast<size_t>(p.Np * p.Kp), 0);
+  constexpr bool kCompensated = requires { p.compensation; };
+  if constexpr (kCompensated) p.compensation.assign(static_cast<size_t>(p.groups * p.Np), 0);
   for (int64_t n = 0; n < p.N; ++n)
-    for (int64_t k = 0; k < p.K; ++k)
-      p.w[((n / 16) * (p.Kp / 2) + k / 2) * 32 + (n % 16) * 2 + k % 2] =
-          static_cast<int16_t>(static_cast<int32_t>(d.lut[d.codes[n * p.K + k]]) - zero_point(d, n, k));
+    for (int64_t k = 0; k < p.K; ++k) {
+      const int32_t v = static_cast<int32_t>(d.lut[d.codes[n * p.K + k]]) - zero_point(d, n, k);
+      p.w[((n / 16) * (p.Kp / 2) + k / 2) * 32 + (n % 16) * 2 + k % 2] = static_cast<typename decltype(p.w)::value_type>(v);
+      if constexpr (kCompensated) p.compensation[(k / d.group) * p.Np + n] += 128 * v;
+    }
   p.scales.assign(static_cast<size_t>(p.groups * p.Np), 0.0f);
   for (int64_t g = 0; g < p.groups; ++g)
     for (int64_t n = 0; n < p.N; ++n) p.scales[g * p.Np + n] = d.scales[n * d.groups_per_row + g];
   return p;
 }
 
+Int16Weight pack_int16(const WeightDecomposition& d) { return pack_channel_pairs<Int16Weight>(d); }
+
 Int4PairWeight pack_int4_pairs(const WeightDecomposition& d) {
-  QUASR_ASSERT(d.integer && d.bits <= 4 && d.zero_points.empty());
-  Int4PairWeight p;
-  p.N = d.N;
-  p.K = d.K;
-  p.Np = (d.N + 15) / 16 * 16;
-  p.Kp = (d.K + 15) / 16 * 16;
-  p.group = d.group;
-  p.groups = d.groups_per_row;
-  p.w.assign(static_cast<size_t>(p.Np * p.Kp), 0);
-  p.scales.assign(static_cast<size_t>(p.groups * p.Np), 0.0f);
-  p.compensation.assign(static_cast<size_t>(p.groups * p.Np), 0);
-  for (int64_t n = 0; n < p.N; ++n)
-    for (int64_t k = 0; k < p.K; ++k) {
-      const int v = static_cast<int>(d.lut[d.codes[n * p.K + k]]);
-      p.w[((n / 16) * (p.Kp / 2) + k / 2) * 32 + (n % 16) * 2 + k % 2] = static_cast<int8_t>(v);
-      p.compensation[(k / d.group) * p.Np + n] += 128 * v;
-    }
-  for (int64_t g = 0; g < p.groups; ++g)
-    for (int64_t n = 0; n < p.N; ++n) p.scales[g * p.Np + n] = d.scales[n * d.groups_per_row + g];
-  return p;
+  QUASR_ASSERT(d.bits <= 4 && d.zero_points.empty());  // int8 values in [-8, 7], so no vpmaddubsw pair saturates
+  return pack_channel_pairs<Int4PairWeight>(d);
 }
 
 WeightOnlyWeight pack_weight_only(const WeightDecomposition& d, bool keep_codes) {
