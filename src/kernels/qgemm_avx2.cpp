@@ -93,7 +93,7 @@ namespace {
 
 // R rows x 16 channels: per k pair, two weight loads (channels 0-7, 8-15) serve R broadcast activation pairs.
 template <int R>
-void block_sums(const Int16Weight& w, const int16_t* x, int64_t nb, int32_t* acc) {
+void int16_sums(const Int16Weight& w, const int16_t* x, int64_t nb, int32_t* acc) {
   const int64_t Kp = w.Kp, G = w.groups, len = G == 1 ? Kp : w.group;  // group % 16 == 0 when G > 1
   const int16_t* panel = w.w.data() + nb * Kp * 16;
   for (int64_t g = 0; g < G; ++g) {
@@ -171,12 +171,12 @@ void int4_pair_block_sums(const Int4PairWeight& w, const uint8_t* x, int64_t row
 void int16_block_sums(const Int16Weight& w, const int16_t* x, int64_t rows, int64_t nb, int32_t* acc) {
   static_assert(kInt16TileRows == 6);
   switch (rows) {
-    case 1: return block_sums<1>(w, x, nb, acc);
-    case 2: return block_sums<2>(w, x, nb, acc);
-    case 3: return block_sums<3>(w, x, nb, acc);
-    case 4: return block_sums<4>(w, x, nb, acc);
-    case 5: return block_sums<5>(w, x, nb, acc);
-    case 6: return block_sums<6>(w, x, nb, acc);
+    case 1: return int16_sums<1>(w, x, nb, acc);
+    case 2: return int16_sums<2>(w, x, nb, acc);
+    case 3: return int16_sums<3>(w, x, nb, acc);
+    case 4: return int16_sums<4>(w, x, nb, acc);
+    case 5: return int16_sums<5>(w, x, nb, acc);
+    case 6: return int16_sums<6>(w, x, nb, acc);
     default: QUASR_ASSERT(false && "int16_block_sums: rows must be 1..kInt16TileRows");
   }
 }
