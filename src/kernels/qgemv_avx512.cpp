@@ -30,7 +30,12 @@ inline __m512 decode16(const uint8_t* row, int64_t k, const float* lut, __m512 l
   }
 }
 
-template <int M, bool kNibbles>
+// One output channel, M rows of x, C chains per row: the 16-code steps of a group go round-robin to C partial
+// sums, added at the end of the group in a fixed order. With one chain (M = 1, C = 1) every FMA waits for the
+// previous one (4 cycles of latency per 16 weights); C * M >= 4 chains keep decode and FMAs busy while the codes
+// are still read as one sequential stream (several channels at once, four streams, measured slower from DRAM).
+// All loops over c and m are unrolled, so the sums stay in registers.
+template <int M, int C, bool kNibbles>
 void gemv_rows(const WeightOnlyWeight& w, const float* x, int64_t ldx, const float* bias, float* y, int64_t ldy,
                int64_t n0, int64_t n1) {
   const int64_t row_bytes = kNibbles ? w.Kp / 2 : w.Kp;
@@ -39,36 +44,65 @@ void gemv_rows(const WeightOnlyWeight& w, const float* x, int64_t ldx, const flo
     const __m512 lut16 = kNibbles ? _mm512_loadu_ps(lut) : _mm512_setzero_ps();
     const uint8_t* row = w.codes.data() + n * row_bytes;
     __m512 acc[M];
+#pragma GCC unroll 8
     for (int m = 0; m < M; ++m) acc[m] = _mm512_setzero_ps();
     for (int64_t g = 0; g < w.groups; ++g) {
-      __m512 part[M];
-      for (int m = 0; m < M; ++m) part[m] = _mm512_setzero_ps();
+      __m512 part[C][M];
+#pragma GCC unroll 8
+      for (int c = 0; c < C; ++c)
+#pragma GCC unroll 8
+        for (int m = 0; m < M; ++m) part[c][m] = _mm512_setzero_ps();
       const int64_t k_end = (g + 1) * w.group;
-      for (int64_t k = g * w.group; k < k_end; k += 16) {
+      int64_t k = g * w.group;
+      for (; k + 16 * C <= k_end; k += 16 * C) {
+#pragma GCC unroll 8
+        for (int c = 0; c < C; ++c) {
+          const __m512 wv = decode16<kNibbles>(row, k + 16 * c, lut, lut16);
+#pragma GCC unroll 8
+          for (int m = 0; m < M; ++m)
+            part[c][m] = _mm512_fmadd_ps(wv, _mm512_loadu_ps(x + m * ldx + k + 16 * c), part[c][m]);
+        }
+      }
+      for (; k < k_end; k += 16) {
         const __mmask16 mask = tail_mask(k_end - k);
         const __m512 wv = decode16<kNibbles>(row, k, lut, lut16);
+#pragma GCC unroll 8
         for (int m = 0; m < M; ++m)
-          part[m] = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(mask, x + m * ldx + k), part[m]);
+          part[0][m] = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(mask, x + m * ldx + k), part[0][m]);
       }
       const __m512 s = _mm512_set1_ps(w.scales[n * w.groups + g]);
-      for (int m = 0; m < M; ++m) acc[m] = _mm512_fmadd_ps(part[m], s, acc[m]);
+#pragma GCC unroll 8
+      for (int m = 0; m < M; ++m) {
+        __m512 sum = part[0][m];
+#pragma GCC unroll 8
+        for (int c = 1; c < C; ++c) sum = _mm512_add_ps(sum, part[c][m]);
+        acc[m] = _mm512_fmadd_ps(sum, s, acc[m]);
+      }
     }
+#pragma GCC unroll 8
     for (int m = 0; m < M; ++m) y[m * ldy + n] = _mm512_reduce_add_ps(acc[m]) + (bias ? bias[n] : 0.0f);
   }
+}
+
+// Chains per row: four FMA chains in all for M < 4.
+template <int M, bool kNibbles>
+void gemv_channels(const WeightOnlyWeight& w, const float* x, int64_t ldx, const float* bias, float* y, int64_t ldy,
+                   int64_t n0, int64_t n1) {
+  gemv_rows<M, M >= 4 ? 1 : 4 / M, kNibbles>(w, x, ldx, bias, y, ldy, n0, n1);
 }
 
 template <bool kNibbles>
 void gemv_dispatch(int64_t M, const WeightOnlyWeight& w, const float* x, int64_t ldx, const float* bias, float* y,
                    int64_t ldy, int64_t n0, int64_t n1) {
   switch (M) {
-    case 1: return gemv_rows<1, kNibbles>(w, x, ldx, bias, y, ldy, n0, n1);
-    case 2: return gemv_rows<2, kNibbles>(w, x, ldx, bias, y, ldy, n0, n1);
-    case 3: return gemv_rows<3, kNibbles>(w, x, ldx, bias, y, ldy, n0, n1);
-    case 4: return gemv_rows<4, kNibbles>(w, x, ldx, bias, y, ldy, n0, n1);
-    case 5: return gemv_rows<5, kNibbles>(w, x, ldx, bias, y, ldy, n0, n1);
-    case 6: return gemv_rows<6, kNibbles>(w, x, ldx, bias, y, ldy, n0, n1);
-    case 7: return gemv_rows<7, kNibbles>(w, x, ldx, bias, y, ldy, n0, n1);
-    default: return gemv_rows<8, kNibbles>(w, x, ldx, bias, y, ldy, n0, n1);
+    case 1: return gemv_channels<1, kNibbles>(w, x, ldx, bias, y, ldy, n0, n1);
+    case 2: return gemv_channels<2, kNibbles>(w, x, ldx, bias, y, ldy, n0, n1);
+    case 3: return gemv_channels<3, kNibbles>(w, x, ldx, bias, y, ldy, n0, n1);
+    case 4: return gemv_channels<4, kNibbles>(w, x, ldx, bias, y, ldy, n0, n1);
+    case 5: return gemv_channels<5, kNibbles>(w, x, ldx, bias, y, ldy, n0, n1);
+    case 6: return gemv_channels<6, kNibbles>(w, x, ldx, bias, y, ldy, n0, n1);
+    case 7: return gemv_channels<7, kNibbles>(w, x, ldx, bias, y, ldy, n0, n1);
+    default: return gemv_channels<8, kNibbles>(w, x, ldx, bias, y, ldy, n0, n1);
   }
 }
 

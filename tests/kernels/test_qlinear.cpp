@@ -10,6 +10,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -240,6 +241,35 @@ TEST(QlinearActivation, Avx512QuantizerEqualsScalar) {
       EXPECT_EQ(fast, slow) << "scale " << s << " qmax " << qmax;
     }
   }
+}
+
+// The fast quantizer multiplies by 1 / s and divides only lanes near a rounding boundary: values placed exactly on
+// and one ulp either side of every half-integer quotient, for many scales, must still get the reference's codes.
+TEST(QlinearActivation, Avx512QuantizerEqualsScalarAtRoundingBoundaries) {
+  if (best_isa() < Isa::Avx512Vnni) GTEST_SKIP() << "needs avx512vnni";
+  std::mt19937 rng(5);
+  std::uniform_real_distribution<float> log_scale(-30.0f, 30.0f);
+  const int64_t K = 3 * 2 * 255 + 5;  // a tail of 5
+  std::vector<float> x(K);
+  int64_t differing_products = 0;  // lanes where x * (1 / s) != x / s: the case the exact fix-up exists for
+  for (int trial = 0; trial < 400; ++trial) {
+    const float s = std::exp2(log_scale(rng));
+    const int qmax = trial % 2 ? 127 : 7;
+    int64_t i = 0;
+    for (int h = -255; h < 255 && i + 3 <= K; ++h) {
+      const float on = (static_cast<float>(h) + 0.5f) * s;
+      x[i++] = on;
+      x[i++] = std::nextafter(on, 1e38f);
+      x[i++] = std::nextafter(on, -1e38f);
+    }
+    for (; i < K; ++i) x[i] = static_cast<float>(i) * s;
+    for (float v : x) differing_products += v * (1.0f / s) != v / s;
+    std::vector<uint8_t> fast(K + 11), slow(K + 11);
+    detail::avx512vnni::quantize_rows_u8(x.data(), 1, K, K, K + 11, &s, qmax, fast.data());
+    detail::quantize_row_u8_scalar(x.data(), K, K + 11, s, qmax, slow.data());
+    ASSERT_EQ(fast, slow) << "scale " << s << " qmax " << qmax;
+  }
+  EXPECT_GT(differing_products, 1000);  // the test reaches the lanes that need the division
 }
 
 // Same output for any thread count (tasks partition the outputs; each is computed in a fixed order).
