@@ -12,7 +12,8 @@
 //
 // What differs between the peers: quasr's integer kernels start from FP32 activations (quantization per token
 // is inside the timed call); oneDNN's int8 matmul is handed activations already in u8 and its bf16 one already
-// in bf16. Every library gets its weights prepacked once, outside the timing (oneDNN: reorder to its preferred
+// in bf16. For the VNNI kernels the GEMM alone is timed too, handed u8 codes like oneDNN (quasr_gemm_us,
+// vs_dnnl_int8_gemm). Every library gets its weights prepacked once, outside the timing (oneDNN: reorder to its preferred
 // layout; quasr: prepare_weight).
 #include <benchmark/benchmark.h>
 
@@ -23,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "../src/kernels/qlinear_internal.h"
 #include "quasr/core/parallel.h"
 #include "quasr/core/rng.h"
 #include "quasr/formats/minifloat.h"
@@ -149,6 +151,18 @@ void bm_qlinear(benchmark::State& state, size_t kernel_index, Shape s, int64_t M
   const std::vector<float> x = random_vector(static_cast<size_t>(M * s.K), 3, 1.0);
   std::vector<float> y(static_cast<size_t>(M * s.N));
   std::vector<double> t_quasr;
+  // The VNNI kernels' GEMM alone, handed u8 activation codes as oneDNN int8 is (hot only): the like-for-like
+  // comparison, beside the whole call above that also quantizes FP32 activations.
+  const bool gemm_only = !cold && std::string(k.name).find("avx512vnni") != std::string::npos;
+  quasr::kernels::detail::IntGemmWeight ig;
+  std::vector<uint8_t> codes;
+  std::vector<float> row_scales(static_cast<size_t>(M), 0.01f);
+  std::vector<double> t_gemm;
+  if (gemm_only) {
+    ig = quasr::kernels::detail::pack_int_gemm(quasr::kernels::detail::decompose_weight(qw));
+    codes.resize(static_cast<size_t>(M * ig.Kp));
+    for (size_t i = 0; i < codes.size(); ++i) codes[i] = static_cast<uint8_t>(x[i % x.size()] * 40.0f + 128.0f);
+  }
 #ifdef QUASR_HAVE_DNNL
   using dt = dnnl::memory::data_type;
   const size_t nk = static_cast<size_t>(s.N * s.K);
@@ -180,6 +194,12 @@ void bm_qlinear(benchmark::State& state, size_t kernel_index, Shape s, int64_t M
     quasr::kernels::qlinear(*prepared[it % copies], x.data(), M, s.K, nullptr, y.data(), s.N);
     t_quasr.push_back(seconds_since(t0));
     benchmark::DoNotOptimize(y.data());
+    if (gemm_only) {
+      t0 = thread_cpu_seconds();
+      quasr::kernels::detail::avx512vnni::int_gemm(ig, codes.data(), row_scales.data(), M, nullptr, y.data(), s.N);
+      t_gemm.push_back(seconds_since(t0));
+      benchmark::DoNotOptimize(y.data());
+    }
 #ifdef QUASR_HAVE_DNNL
     const std::pair<DnnlLinear*, std::vector<double>*> peers[] = {
         {d_int8.get(), &t_int8}, {d_bf16.get(), &t_bf16}, {d_f32.get(), &t_f32}};
@@ -202,7 +222,9 @@ void bm_qlinear(benchmark::State& state, size_t kernel_index, Shape s, int64_t M
     state.counters[std::string("dnnl_") + name + "_us"] = peer_s * 1e6;
     state.counters[std::string("vs_dnnl_") + name] = peer_s / q;
   }
+  if (gemm_only && !t_int8.empty()) state.counters["vs_dnnl_int8_gemm"] = median(t_int8) / median(t_gemm);
 #endif
+  if (gemm_only) state.counters["quasr_gemm_us"] = median(t_gemm) * 1e6;
   state.SetLabel(spec + " " + act.to_string() + (cold ? " cold x" + std::to_string(copies) : ""));
 }
 

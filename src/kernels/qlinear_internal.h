@@ -8,13 +8,30 @@
 // points, minifloat values, NF4 levels or k-means centroids), zero_point the block's zero point (0 without), and
 // scale the block scale as a float (FP16/BF16/E8M0 decoded, NVFP4's E4M3 times the tensor scale; 1 for codebooks). This product is exactly what dequantize_ref computes (a test checks it for every
 // format), so kernels that decode this way decode the reference's weights bit for bit.
+#include <cstddef>
 #include <cstdint>
+#include <new>
 #include <string>
 #include <vector>
 
 #include "quasr/kernels/qlinear.h"
 
 namespace quasr::kernels::detail {
+
+// Allocates on 64-byte (cache line) boundaries: the kernels load whole 64-byte vectors of prepared weights, and a
+// std::vector's 16-byte alignment made every such load straddle two lines.
+template <typename T>
+struct CacheLineAllocator {
+  using value_type = T;
+  CacheLineAllocator() = default;
+  template <typename U>
+  CacheLineAllocator(const CacheLineAllocator<U>&) {}
+  T* allocate(size_t n) { return static_cast<T*>(::operator new(n * sizeof(T), std::align_val_t{64})); }
+  void deallocate(T* p, size_t) { ::operator delete(p, std::align_val_t{64}); }
+  friend bool operator==(const CacheLineAllocator&, const CacheLineAllocator&) { return true; }
+};
+template <typename T>
+using AlignedVector = std::vector<T, CacheLineAllocator<T>>;
 
 struct WeightDecomposition {
   int64_t N = 0, K = 0;
@@ -51,7 +68,7 @@ struct IntGemmWeight {
   int64_t N = 0, K = 0, Np = 0, Kp = 0;
   int64_t group = 0, groups = 0;     // group along K (multiple of 4), groups = K / group
   bool nibbles = false;              // 4-bit packed
-  std::vector<uint8_t> packed;
+  AlignedVector<uint8_t> packed;
   std::vector<float> scales;         // groups x Np
   std::vector<int32_t> compensation; // groups x Np: 128 * sum of w over the group (the u8 shift)
 };
@@ -78,7 +95,7 @@ struct WeightOnlyWeight {
 struct Int16Weight {
   int64_t N = 0, K = 0, Np = 0, Kp = 0;
   int64_t group = 0, groups = 0;
-  std::vector<int16_t> w;
+  AlignedVector<int16_t> w;
   std::vector<float> scales;
 };
 // Rows of activations the AVX2 int16 kernel multiplies per pass over a channel block (its register tile: 6 rows x
@@ -92,7 +109,7 @@ inline constexpr int64_t kInt16TileRows = 6;
 struct Int4PairWeight {
   int64_t N = 0, K = 0, Np = 0, Kp = 0;
   int64_t group = 0, groups = 0;
-  std::vector<int8_t> w;
+  AlignedVector<int8_t> w;
   std::vector<float> scales;
   std::vector<int32_t> compensation;
 };
