@@ -10,7 +10,7 @@ void register_info(CLI::App& app) {
   cmd->callback([] {
     std::printf("quasr %s\n", QUASR_VERSION);
     std::printf("cpu features: %s\n", cpu_features().summary().c_str());
-    std::printf("kernel isa:   %s (cap with QUASR_ISA=scalar|avx2|avx512|avx512vnni|amx)\n", isa_name(best_isa()));
+    std::printf("kernel isa:   %s (cap with QUASR_ISA=scalar|avx2|avxvnni|avx512|avx512vnni|amx)\n", isa_name(best_isa()));
   });
 }
 

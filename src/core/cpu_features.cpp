@@ -98,6 +98,7 @@ const char* isa_name(Isa isa) {
   switch (isa) {
     case Isa::Scalar: return "scalar";
     case Isa::Avx2: return "avx2";
+    case Isa::AvxVnni: return "avxvnni";
     case Isa::Avx512: return "avx512";
     case Isa::Avx512Vnni: return "avx512vnni";
     case Isa::Amx: return "amx";
@@ -111,6 +112,7 @@ bool isa_supported(Isa isa) {
   switch (isa) {
     case Isa::Scalar: return true;
     case Isa::Avx2: return f.avx2 && f.fma && f.f16c;
+    case Isa::AvxVnni: return f.avx2 && f.fma && f.f16c && f.avxvnni;
     case Isa::Avx512: return avx512;
     case Isa::Avx512Vnni: return avx512 && f.avx512vnni;
     case Isa::Amx: return avx512 && f.avx512vnni && f.amx_int8 && f.amx_bf16;
@@ -122,7 +124,7 @@ Isa best_isa() {
   Isa cap = Isa::Amx;
   if (const char* env = std::getenv("QUASR_ISA"); env && *env) {
     bool found = false;
-    for (Isa i : {Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Avx512Vnni, Isa::Amx}) {
+    for (Isa i : {Isa::Scalar, Isa::Avx2, Isa::AvxVnni, Isa::Avx512, Isa::Avx512Vnni, Isa::Amx}) {
       if (std::strcmp(env, isa_name(i)) == 0) {
         cap = i;
         found = true;
@@ -130,7 +132,7 @@ Isa best_isa() {
     }
     if (!found)
       throw InvalidArgument(std::string("QUASR_ISA='") + env +
-                            "' is not an ISA level; use one of: scalar avx2 avx512 avx512vnni amx");
+                            "' is not an ISA level; use one of: scalar avx2 avxvnni avx512 avx512vnni amx");
   }
   for (int i = static_cast<int>(cap); i > 0; --i)
     if (isa_supported(static_cast<Isa>(i))) return static_cast<Isa>(i);

@@ -511,6 +511,11 @@ void run_int16_avx2(const PreparedWeight& p, const float* x, int64_t M, int64_t 
   run_int_avx2<detail::Int16Weight, int16_t, detail::kInt16TileRows, detail::avx2::quantize_rows_i16,
                detail::avx2::int16_block_sums>(p.i16, p.act, x, M, ldx, bias, y, ldy);
 }
+void run_int_avxvnni(const PreparedWeight& p, const float* x, int64_t M, int64_t ldx, const float* bias, float* y,
+                     int64_t ldy) {
+  run_int_avx2<detail::IntGemmWeight, uint8_t, detail::kIntVnniTileRows, detail::avx2::quantize_rows_u8,
+               detail::avxvnni::int_block_sums>(p.ig, p.act, x, M, ldx, bias, y, ldy);
+}
 void run_int4_pairs_avx2(const PreparedWeight& p, const float* x, int64_t M, int64_t ldx, const float* bias,
                          float* y, int64_t ldy) {
   run_int_avx2<detail::Int4PairWeight, uint8_t, detail::kInt4PairTileRows, detail::avx2::quantize_rows_u8,
@@ -581,6 +586,14 @@ const Entry kEntries[] = {
     {{"a8w4_gemm_avx512vnni", Isa::Avx512Vnni, true,
       "int2..int4 symmetric weights (nibbles unpacked in registers), same granularities; int8/int4 activations"},
      reject_a8w4, prepare_int, run_int_avx512vnni},
+    {{"a8w8_gemm_avxvnni", Isa::AvxVnni, true,
+      "int5..int8 symmetric weights, per-tensor / per-channel / per-group (group % 4 == 0); int8/int4 activations; "
+      "256-bit VEX vpdpbusd, for CPUs with AVX-VNNI but no AVX-512 (Alder Lake and later)"},
+     reject_a8w8, prepare_int, run_int_avxvnni},
+    {{"a8w4_gemm_avxvnni", Isa::AvxVnni, true,
+      "int2..int4 symmetric weights (nibbles unpacked in registers), same granularities; int8/int4 activations; "
+      "256-bit VEX vpdpbusd"},
+     reject_a8w4, prepare_int, run_int_avxvnni},
     {{"a8w4_maddubs_avx2", Isa::Avx2, true,
       "int2..int4 symmetric weights, per-tensor / per-channel / per-group (group % 16 == 0); int8/int4 activations; "
       "u8 x s8 multiply-adds (vpmaddubsw) summed exactly in int16 over 16 k, for CPUs without VNNI"},
@@ -609,7 +622,7 @@ const Entry kEntries[] = {
 
 const KernelInfo kInfos[] = {kEntries[0].info, kEntries[1].info, kEntries[2].info, kEntries[3].info,
                              kEntries[4].info, kEntries[5].info, kEntries[6].info, kEntries[7].info,
-                             kEntries[8].info};
+                             kEntries[8].info, kEntries[9].info, kEntries[10].info};
 static_assert(std::size(kInfos) == std::size(kEntries));
 
 const Entry& entry_of(const KernelInfo& k) {

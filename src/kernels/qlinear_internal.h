@@ -121,7 +121,7 @@ Int16Weight pack_int16(const WeightDecomposition& d);
 Int4PairWeight pack_int4_pairs(const WeightDecomposition& d);
 WeightOnlyWeight pack_weight_only(const WeightDecomposition& d, bool keep_codes);
 
-// ---- per-ISA entry points (defined in the _avx512vnni / _avx512 files) -------------------------------------------
+// ---- per-ISA entry points (defined in the _avx512vnni / _avx512 / _avxvnni / _avx2 files) -------------------------------------------
 namespace avx512vnni {
 // amax[m] = max |x[m][0..K)|.
 void row_absmax(const float* x, int64_t M, int64_t ldx, int64_t K, float* amax);
@@ -131,6 +131,13 @@ void quantize_rows_u8(const float* x, int64_t M, int64_t ldx, int64_t K, int64_t
 void int_gemm(const IntGemmWeight& w, const uint8_t* xq, const float* row_scales, int64_t M, const float* bias,
               float* y, int64_t ldy);
 }  // namespace avx512vnni
+// Rows per pass of the AVX-VNNI kernel (6 rows x 16 channels: 12 of the 16 ymm registers accumulate).
+inline constexpr int64_t kIntVnniTileRows = 6;
+namespace avxvnni {
+// As avx2::int16_block_sums for the VNNI layout (u8 codes q + 128, Kp apart, 1..kIntVnniTileRows rows): the signed
+// sums, compensation removed, at acc[(r * groups + g) * 16 + c].
+void int_block_sums(const IntGemmWeight& w, const uint8_t* x, int64_t rows, int64_t nb, int32_t* acc);
+}  // namespace avxvnni
 namespace avx2 {
 // amax[m] = max |x[m][0..K)|.
 void row_absmax(const float* x, int64_t M, int64_t ldx, int64_t K, float* amax);

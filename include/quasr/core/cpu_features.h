@@ -18,7 +18,9 @@ struct CpuFeatures {
 const CpuFeatures& cpu_features();
 
 // The instruction-set levels kernels are compiled for, in increasing order.
-enum class Isa { Scalar = 0, Avx2 = 1, Avx512 = 2, Avx512Vnni = 3, Amx = 4 };
+// Ordered levels: a kernel of level L runs when the CPU supports L and L <= best_isa(). AvxVnni (the VEX vpdpbusd of
+// Alder Lake-class cores) sits between AVX2 and AVX-512 so that QUASR_ISA=avx2 excludes it.
+enum class Isa { Scalar = 0, Avx2 = 1, AvxVnni = 2, Avx512 = 3, Avx512Vnni = 4, Amx = 5 };
 const char* isa_name(Isa isa);
 // Highest level this machine supports, capped by QUASR_ISA if set (unknown names throw InvalidArgument).
 Isa best_isa();
