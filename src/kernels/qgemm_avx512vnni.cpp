@@ -75,13 +75,13 @@ template <int MR, int NB, bool kNibbles>
 // the registers; with several, partial sums per group go through a small array. Both round exactly like the
 // reference (0 + part for the first group keeps its sign of zero).
 template <int MR, int NB, bool kNibbles, bool kOneGroup>
-void micro_tile(const IntGemmWeight& w, const uint8_t* xq, const float* row_scales, int64_t nb0, const float* bias,
-                float* y, int64_t ldy) {
+void micro_tile(const IntGemmWeight& w, const uint8_t* panel, const uint8_t* xq, const float* row_scales, int64_t nb0,
+                const float* bias, float* y, int64_t ldy) {
   const int64_t k4s = w.Kp / 4;
   constexpr int64_t step = kNibbles ? 32 : 64;
   const uint8_t* wb[NB];
   #pragma GCC unroll 16
-  for (int j = 0; j < NB; ++j) wb[j] = w.packed.data() + (nb0 + j) * k4s * step;
+  for (int j = 0; j < NB; ++j) wb[j] = panel + j * k4s * step;
   alignas(64) float sums[kOneGroup ? 1 : MR][NB * 16];
   const int64_t k4_per_group = w.group / 4;
   const int64_t groups = kOneGroup ? 1 : w.groups;
@@ -134,7 +134,8 @@ void micro_tile(const IntGemmWeight& w, const uint8_t* xq, const float* row_scal
 }
 
 // Micro-tile for mr (1..kMr) rows and nb (1..kBlocks) channel blocks: a table of the instantiations.
-using TileFn = void (*)(const IntGemmWeight&, const uint8_t*, const float*, int64_t, const float*, float*, int64_t);
+using TileFn = void (*)(const IntGemmWeight&, const uint8_t*, const uint8_t*, const float*, int64_t, const float*, float*,
+                       int64_t);
 template <bool kNibbles, bool kOneGroup, int... I>
 constexpr std::array<TileFn, sizeof...(I)> tile_table(std::integer_sequence<int, I...>) {
   return {&micro_tile<I / kBlocks + 1, I % kBlocks + 1, kNibbles, kOneGroup>...};
@@ -143,11 +144,18 @@ template <bool kNibbles, bool kOneGroup>
 constexpr auto kTiles = tile_table<kNibbles, kOneGroup>(std::make_integer_sequence<int, kMr * kBlocks>{});
 
 template <bool kNibbles>
-void tile(int mr, int nb, const IntGemmWeight& w, const uint8_t* xq, const float* rs, int64_t nb0,
-          const float* bias, float* y, int64_t ldy) {
+void tile(int mr, int nb, const IntGemmWeight& w, const uint8_t* panel, const uint8_t* xq, const float* rs,
+          int64_t nb0, const float* bias, float* y, int64_t ldy) {
   const int i = (mr - 1) * kBlocks + (nb - 1);
-  if (w.groups == 1) kTiles<kNibbles, true>[i](w, xq, rs, nb0, bias, y, ldy);
-  else kTiles<kNibbles, false>[i](w, xq, rs, nb0, bias, y, ldy);
+  if (w.groups == 1) kTiles<kNibbles, true>[i](w, panel, xq, rs, nb0, bias, y, ldy);
+  else kTiles<kNibbles, false>[i](w, panel, xq, rs, nb0, bias, y, ldy);
+}
+
+// Blocks [nb0, nb0 + nb) of a 4-bit weight expanded to the 8-bit layout (64 bytes per block and k4 step).
+void expand_panel(const IntGemmWeight& w, int64_t nb0, int nb, uint8_t* out) {
+  const int64_t steps = nb * (w.Kp / 4);
+  const uint8_t* src = w.packed.data() + nb0 * (w.Kp / 4) * 32;
+  for (int64_t i = 0; i < steps; ++i) _mm512_store_si512(out + 64 * i, expand_nibbles(src + 32 * i));
 }
 
 }  // namespace
@@ -217,13 +225,22 @@ void int_gemm(const IntGemmWeight& w, const uint8_t* xq, const float* row_scales
       const int64_t nt = t % ntiles, mc = t / ntiles;
       const int64_t nb0 = nt * kBlocks;
       const int nb = static_cast<int>(std::min<int64_t>(kBlocks, nblocks - nb0));
-      const int64_t m_end = std::min(M, (mc + 1) * kRowsPerTask);
-      for (int64_t m0 = mc * kRowsPerTask; m0 < m_end; m0 += kMr) {
+      const int64_t m_begin = mc * kRowsPerTask, m_end = std::min(M, (mc + 1) * kRowsPerTask);
+      // 4-bit weights serving more than two micro-tiles are expanded once per task into an 8-bit panel (the
+      // expansion then costs 1/16 of what it does inside every micro-tile at M = 1500); the products are the same.
+      const bool expand = w.nibbles && m_end - m_begin > 2 * kMr;
+      thread_local AlignedVector<uint8_t> expanded;
+      if (expand) {
+        expanded.resize(static_cast<size_t>(nb * w.Kp * 16));
+        expand_panel(w, nb0, nb, expanded.data());
+      }
+      const uint8_t* panel = expand ? expanded.data() : w.packed.data() + nb0 * (w.Kp / 4) * (w.nibbles ? 32 : 64);
+      for (int64_t m0 = m_begin; m0 < m_end; m0 += kMr) {
         const int mr = static_cast<int>(std::min<int64_t>(kMr, m_end - m0));
-        if (w.nibbles)
-          tile<true>(mr, nb, w, xq + m0 * w.Kp, row_scales + m0, nb0, bias, y + m0 * ldy, ldy);
+        if (w.nibbles && !expand)
+          tile<true>(mr, nb, w, panel, xq + m0 * w.Kp, row_scales + m0, nb0, bias, y + m0 * ldy, ldy);
         else
-          tile<false>(mr, nb, w, xq + m0 * w.Kp, row_scales + m0, nb0, bias, y + m0 * ldy, ldy);
+          tile<false>(mr, nb, w, panel, xq + m0 * w.Kp, row_scales + m0, nb0, bias, y + m0 * ldy, ldy);
       }
     }
   });
