@@ -7,6 +7,9 @@ vs_<peer> = peer time / quasr time (> 1: quasr faster), and for the VNNI kernels
     OMP_NUM_THREADS=1 build/quasr_bench --benchmark_filter=Qlinear --benchmark_min_time=0.2 \
         --benchmark_format=json --benchmark_out=build/bench_qlinear.json
     python3 scripts/bench_qlinear_summary.py build/bench_qlinear.json [--rows]
+
+--rows also prints one table row per benchmark: | name | weights, activations | quasr us | quasr GEMM us |
+oneDNN int8 us | bf16 us | f32 us | the ratios above |.
 """
 import collections
 import json
@@ -27,9 +30,14 @@ def main():
         case = ("cold " if family == "QlinearCold" else "") + m
         groups[(kernel, case)].append(b)
         if "--rows" in sys.argv:
+            def us(key):
+                return f"{b[key]:.1f}" if key in b else ""
             cells = " | ".join(f"{b[r]:.2f}" if r in b else "" for r in RATIOS)
             print(f"| {kernel}/{shape}/{m}{' cold' if family == 'QlinearCold' else ''} | {b.get('label', '')} | "
-                  f"{b['quasr_us']:.1f} | {b.get('quasr_gemm_us', 0) or '':} | {cells} |")
+                  f"{us('quasr_us')} | {us('quasr_gemm_us')} | {us('dnnl_int8_us')} | {us('dnnl_bf16_us')} | "
+                  f"{us('dnnl_f32_us')} | {cells} |")
+    if "--rows" in sys.argv:
+        print()
     print("| kernel (weights) | case | " + " | ".join(RATIOS) + " |")
     print("|---|---|" + "---|" * len(RATIOS))
     order = {"M1": 0, "M4": 1, "M1500": 2, "cold M1": 3}

@@ -47,7 +47,9 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", default="/work/shared/data/LibriSpeech/mini-eval")
     p.add_argument("--model", default="tiny.en")
-    p.add_argument("--recipes", default=DEFAULT_RECIPES, help="comma-separated; fp32 = the unquantized model")
+    p.add_argument("--recipes", default=DEFAULT_RECIPES,
+                   help="comma-separated, or ';'-separated when a recipe has commas itself "
+                        "(e.g. 'fp32;w8a8,embed=on'); fp32 = the unquantized model")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--every", type=int, default=1, help="every K-th utterance (sorted by id)")
     p.add_argument("--limit", type=int, default=0, help="at most N utterances (0 = all)")
@@ -69,7 +71,7 @@ def main():
     quasr_id = hashlib.sha256(Path(args.quasr).read_bytes()).hexdigest()[:12]
     list_file = str(ROOT / "build" / f"bench_schemes_files.{os.getpid()}.txt")
     Path(args.containers).mkdir(parents=True, exist_ok=True)
-    recipes = [r for r in args.recipes.split(",") if r]
+    recipes = [r for r in args.recipes.split(";" if ";" in args.recipes else ",") if r]
     models = {r: (args.model if r == "fp32" else str(write_container(args.quasr, args.model, r, args.containers)))
               for r in recipes}
 
