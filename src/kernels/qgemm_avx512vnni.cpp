@@ -8,8 +8,8 @@
 
 #include <algorithm>
 #include <array>
-#include <utility>
 #include <cmath>
+#include <utility>
 
 #include "qlinear_internal.h"
 #include "quasr/core/parallel.h"
