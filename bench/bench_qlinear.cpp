@@ -13,8 +13,8 @@
 // What differs between the peers: quasr's integer kernels start from FP32 activations (quantization per token
 // is inside the timed call); oneDNN's int8 matmul is handed activations already in u8 and its bf16 one already
 // in bf16. For the VNNI kernels the GEMM alone is timed too, handed u8 codes like oneDNN (quasr_gemm_us,
-// vs_dnnl_int8_gemm). Every library gets its weights prepacked once, outside the timing (oneDNN: reorder to its preferred
-// layout; quasr: prepare_weight).
+// vs_dnnl_int8_gemm). Every library gets its weights prepacked once, outside the timing (oneDNN: reorder to its
+// preferred layout; quasr: prepare_weight).
 #include <benchmark/benchmark.h>
 
 #include <algorithm>

@@ -134,8 +134,8 @@ void micro_tile(const IntGemmWeight& w, const uint8_t* panel, const uint8_t* xq,
 }
 
 // Micro-tile for mr (1..kMr) rows and nb (1..kBlocks) channel blocks: a table of the instantiations.
-using TileFn = void (*)(const IntGemmWeight&, const uint8_t*, const uint8_t*, const float*, int64_t, const float*, float*,
-                       int64_t);
+using TileFn = void (*)(const IntGemmWeight&, const uint8_t*, const uint8_t*, const float*, int64_t, const float*,
+                       float*, int64_t);
 template <bool kNibbles, bool kOneGroup, int... I>
 constexpr std::array<TileFn, sizeof...(I)> tile_table(std::integer_sequence<int, I...>) {
   return {&micro_tile<I / kBlocks + 1, I % kBlocks + 1, kNibbles, kOneGroup>...};

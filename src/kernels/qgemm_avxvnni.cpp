@@ -13,7 +13,9 @@ namespace {
 // acc += u8(a) . s8(b) in place: a tied operand keeps each accumulator in its register (GCC otherwise copies
 // them around the intrinsic's result, as measured for the AVX-512 kernel). "x" constraints: VEX encodes only
 // ymm0-15.
-inline void dpbusd(__m256i& acc, __m256i a, __m256i b) { asm("%{vex%} vpdpbusd %2, %1, %0" : "+x"(acc) : "x"(a), "x"(b)); }
+inline void dpbusd(__m256i& acc, __m256i a, __m256i b) {
+  asm("%{vex%} vpdpbusd %2, %1, %0" : "+x"(acc) : "x"(a), "x"(b));
+}
 
 // The 64 weights of one k4 step of a block as two halves: channels 0-7 and 8-15 (4 consecutive k each).
 template <bool kNibbles>

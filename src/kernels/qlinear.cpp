@@ -435,39 +435,52 @@ void grow(std::vector<T>& v, int64_t n) {
   if (static_cast<int64_t>(v.size()) < n) v.resize(static_cast<size_t>(n));
 }
 
-void run_int_avx512vnni(const PreparedWeight& p, const float* x, int64_t M, int64_t ldx, const float* bias,
-                        float* y, int64_t ldy) {
-  const auto& w = p.ig;
-  const int qmax = detail::activation_qmax(p.act);
-  // Per-thread scratch, grown and kept: a fresh M x Kp buffer per call costs a zero fill (and page faults) that
-  // measured a tenth of the GEMM's time at M = 1500.
+template <typename Code>
+struct QuantizedRows {
+  const Code* codes;    // M rows, Kp apart
+  const float* scales;  // M
+};
+
+// The integer drivers' activation quantization: per-row scales under `act` and the codes `quantize_rows` writes,
+// into per-thread scratch that is grown and kept (a fresh M x Kp buffer per call cost a zero fill and page faults,
+// a tenth of the GEMM's time at M = 1500). Per-token scales are found and applied 16 rows at a time, while those
+// rows are in cache, so x is read from memory once. Valid until this thread's next call.
+template <typename Code, void (*row_absmax)(const float*, int64_t, int64_t, int64_t, float*),
+          void (*quantize_rows)(const float*, int64_t, int64_t, int64_t, int64_t, const float*, int, Code*)>
+QuantizedRows<Code> quantize_activations(const ActivationQuant& act, const float* x, int64_t M, int64_t ldx,
+                                         int64_t K, int64_t Kp) {
+  const int qmax = detail::activation_qmax(act);
   thread_local std::vector<float> amax, scales;
-  thread_local std::vector<uint8_t> xq;
+  thread_local std::vector<Code> codes;
   grow(amax, M);
   grow(scales, M);
-  grow(xq, M * w.Kp);
+  grow(codes, M * Kp);
   // Plain pointers for the workers: inside the lambda the thread_local names would be each worker's own buffers.
   float* const row_amax = amax.data();
   float* const row_scales = scales.data();
-  uint8_t* const codes = xq.data();
-  // Per-token scales are found and applied 16 rows at a time, while those rows are in cache: x is read from
-  // memory once (at M = 1500 the activations, not the weights, are what misses the cache).
-  const bool per_token = p.act.mode == ActivationQuant::Mode::kDynamicPerToken;
-  if (p.act.mode == ActivationQuant::Mode::kDynamicPerTensor)
-    detail::avx512vnni::row_absmax(x, M, ldx, w.K, row_amax);
-  if (!per_token) activation_row_scales(p.act, row_amax, M, qmax, row_scales);
+  Code* const out = codes.data();
+  const bool per_token = act.mode == ActivationQuant::Mode::kDynamicPerToken;
+  if (act.mode == ActivationQuant::Mode::kDynamicPerTensor) row_absmax(x, M, ldx, K, row_amax);
+  if (!per_token) activation_row_scales(act, row_amax, M, qmax, row_scales);
   parallel_for(0, (M + 15) / 16, 1, [&](int64_t c0, int64_t c1) {
     for (int64_t m0 = 16 * c0; m0 < std::min(M, 16 * c1); m0 += 16) {
       const int64_t rows = std::min<int64_t>(16, M - m0);
       if (per_token) {
-        detail::avx512vnni::row_absmax(x + m0 * ldx, rows, ldx, w.K, row_amax + m0);
-        activation_row_scales(p.act, row_amax + m0, rows, qmax, row_scales + m0);
+        row_absmax(x + m0 * ldx, rows, ldx, K, row_amax + m0);
+        activation_row_scales(act, row_amax + m0, rows, qmax, row_scales + m0);
       }
-      detail::avx512vnni::quantize_rows_u8(x + m0 * ldx, rows, ldx, w.K, w.Kp, row_scales + m0, qmax,
-                                           codes + m0 * w.Kp);
+      quantize_rows(x + m0 * ldx, rows, ldx, K, Kp, row_scales + m0, qmax, out + m0 * Kp);
     }
   });
-  detail::avx512vnni::int_gemm(w, codes, row_scales, M, bias, y, ldy);
+  return {out, row_scales};
+}
+
+void run_int_avx512vnni(const PreparedWeight& p, const float* x, int64_t M, int64_t ldx, const float* bias,
+                        float* y, int64_t ldy) {
+  const auto& w = p.ig;
+  const auto q = quantize_activations<uint8_t, detail::avx512vnni::row_absmax, detail::avx512vnni::quantize_rows_u8>(
+      p.act, x, M, ldx, w.K, w.Kp);
+  detail::avx512vnni::int_gemm(w, q.codes, q.scales, M, bias, y, ldy);
 }
 
 void prepare_int16(const QTensor& w, PreparedWeight& p) { p.i16 = detail::pack_int16(detail::decompose_weight(w)); }
@@ -483,14 +496,7 @@ template <typename Weight, typename Code, int64_t kRows,
           void (*block_sums)(const Weight&, const Code*, int64_t, int64_t, int32_t*)>
 void run_int_avx2(const Weight& w, const ActivationQuant& act, const float* x, int64_t M, int64_t ldx,
                   const float* bias, float* y, int64_t ldy) {
-  const int qmax = detail::activation_qmax(act);
-  std::vector<float> amax(M), scales(M);
-  detail::avx2::row_absmax(x, M, ldx, w.K, amax.data());
-  activation_row_scales(act, amax.data(), M, qmax, scales.data());
-  std::vector<Code> xq(static_cast<size_t>(M * w.Kp));
-  parallel_for(0, M, 16, [&](int64_t m0, int64_t m1) {
-    quantize_rows(x + m0 * ldx, m1 - m0, ldx, w.K, w.Kp, scales.data() + m0, qmax, xq.data() + m0 * w.Kp);
-  });
+  const auto q = quantize_activations<Code, detail::avx2::row_absmax, quantize_rows>(act, x, M, ldx, w.K, w.Kp);
   const int64_t G = w.groups;
   parallel_for(0, w.Np / 16, 1, [&](int64_t b0, int64_t b1) {
     std::vector<int32_t> acc(static_cast<size_t>(kRows * G * 16));
@@ -498,9 +504,9 @@ void run_int_avx2(const Weight& w, const ActivationQuant& act, const float* x, i
       const int64_t n0 = nb * 16, count = std::min<int64_t>(16, w.N - n0);
       for (int64_t m0 = 0; m0 < M; m0 += kRows) {
         const int64_t rows = std::min(kRows, M - m0);
-        block_sums(w, xq.data() + m0 * w.Kp, rows, nb, acc.data());
+        block_sums(w, q.codes + m0 * w.Kp, rows, nb, acc.data());
         for (int64_t r = 0; r < rows; ++r)
-          integer_epilogue(acc.data() + r * G * 16, 16, w.scales.data() + n0, w.Np, G, count, scales[m0 + r],
+          integer_epilogue(acc.data() + r * G * 16, 16, w.scales.data() + n0, w.Np, G, count, q.scales[m0 + r],
                            bias ? bias + n0 : nullptr, y + (m0 + r) * ldy + n0);
       }
     }

@@ -121,7 +121,7 @@ Int16Weight pack_int16(const WeightDecomposition& d);
 Int4PairWeight pack_int4_pairs(const WeightDecomposition& d);
 WeightOnlyWeight pack_weight_only(const WeightDecomposition& d, bool keep_codes);
 
-// ---- per-ISA entry points (defined in the _avx512vnni / _avx512 / _avxvnni / _avx2 files) -------------------------------------------
+// ---- per-ISA entry points (defined in the _avx512vnni / _avx512 / _avxvnni / _avx2 files) ----------------------
 namespace avx512vnni {
 // amax[m] = max |x[m][0..K)|.
 void row_absmax(const float* x, int64_t M, int64_t ldx, int64_t K, float* amax);
