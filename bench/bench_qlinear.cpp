@@ -151,16 +151,17 @@ void bm_qlinear(benchmark::State& state, size_t kernel_index, Shape s, int64_t M
   const std::vector<float> x = random_vector(static_cast<size_t>(M * s.K), 3, 1.0);
   std::vector<float> y(static_cast<size_t>(M * s.N));
   std::vector<double> t_quasr;
-  // The VNNI kernels' GEMM alone, handed u8 activation codes as oneDNN int8 is (hot only): the like-for-like
+  // The VNNI and AMX kernels' GEMM alone, handed u8 activation codes as oneDNN int8 is (hot only): the like-for-like
   // comparison, beside the whole call above that also quantizes FP32 activations.
-  const bool gemm_only = !cold && std::string(k.name).find("avx512vnni") != std::string::npos;
+  const bool amx = std::string(k.name).find("_amx") != std::string::npos;
+  const bool gemm_only = !cold && (amx || std::string(k.name).find("avx512vnni") != std::string::npos);
   quasr::kernels::detail::IntGemmWeight ig;
   std::vector<uint8_t> codes;
   std::vector<float> row_scales(static_cast<size_t>(M), 0.01f);
   std::vector<double> t_gemm;
   if (gemm_only) {
-    ig = quasr::kernels::detail::pack_int_gemm(quasr::kernels::detail::decompose_weight(qw));
-    codes.resize(static_cast<size_t>(M * ig.Kp));
+    ig = quasr::kernels::detail::pack_int_gemm(quasr::kernels::detail::decompose_weight(qw), amx ? 64 : 4);
+    codes.resize(static_cast<size_t>((M + 15) / 16 * 16 * ig.Kp));  // AMX tiles read whole 16-row tiles
     for (size_t i = 0; i < codes.size(); ++i) codes[i] = static_cast<uint8_t>(x[i % x.size()] * 40.0f + 128.0f);
   }
 #ifdef QUASR_HAVE_DNNL
@@ -196,7 +197,8 @@ void bm_qlinear(benchmark::State& state, size_t kernel_index, Shape s, int64_t M
     benchmark::DoNotOptimize(y.data());
     if (gemm_only) {
       t0 = thread_cpu_seconds();
-      quasr::kernels::detail::avx512vnni::int_gemm(ig, codes.data(), row_scales.data(), M, nullptr, y.data(), s.N);
+      if (amx) quasr::kernels::detail::amx::int_gemm(ig, codes.data(), row_scales.data(), M, nullptr, y.data(), s.N);
+      else quasr::kernels::detail::avx512vnni::int_gemm(ig, codes.data(), row_scales.data(), M, nullptr, y.data(), s.N);
       t_gemm.push_back(seconds_since(t0));
       benchmark::DoNotOptimize(y.data());
     }

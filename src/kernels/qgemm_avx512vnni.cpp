@@ -151,14 +151,13 @@ void tile(int mr, int nb, const IntGemmWeight& w, const uint8_t* panel, const ui
   else kTiles<kNibbles, false>[i](w, panel, xq, rs, nb0, bias, y, ldy);
 }
 
-// Blocks [nb0, nb0 + nb) of a 4-bit weight expanded to the 8-bit layout (64 bytes per block and k4 step).
-void expand_panel(const IntGemmWeight& w, int64_t nb0, int nb, uint8_t* out) {
+}  // namespace
+
+void expand_panel(const IntGemmWeight& w, int64_t nb0, int64_t nb, uint8_t* out) {
   const int64_t steps = nb * (w.Kp / 4);
   const uint8_t* src = w.packed.data() + nb0 * (w.Kp / 4) * 32;
   for (int64_t i = 0; i < steps; ++i) _mm512_store_si512(out + 64 * i, expand_nibbles(src + 32 * i));
 }
-
-}  // namespace
 
 void row_absmax(const float* x, int64_t M, int64_t ldx, int64_t K, float* amax) {
   const __m512 abs_mask = _mm512_castsi512_ps(_mm512_set1_epi32(0x7FFFFFFF));

@@ -1,9 +1,11 @@
 // Quantized-linear driver: the scalar reference (the arithmetic every kernel reproduces), the weight
 // decomposition every kernel's prepare step starts from, the kernel registry and dispatch.
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <utility>
 
 #include "../formats/format_impl.h"
 #include "qlinear_internal.h"
@@ -124,12 +126,13 @@ void quantize_row_u8_scalar(const float* x, int64_t K, int64_t Kp, float scale, 
   for (int64_t k = K; k < Kp; ++k) out[k] = 128;
 }
 
-IntGemmWeight pack_int_gemm(const WeightDecomposition& d) {
+IntGemmWeight pack_int_gemm(const WeightDecomposition& d, int64_t k_align) {
+  QUASR_ASSERT(k_align > 0 && k_align % 4 == 0);
   IntGemmWeight p;
   p.N = d.N;
   p.K = d.K;
   p.Np = (d.N + 15) / 16 * 16;
-  p.Kp = (d.K + 3) / 4 * 4;
+  p.Kp = (d.K + k_align - 1) / k_align * k_align;
   p.group = d.group;
   p.groups = d.groups_per_row;
   p.nibbles = d.bits <= 4;
@@ -403,6 +406,15 @@ std::string reject_a8w4_avx2(const QTensor& w, const ActivationQuant& act) {
 }
 std::string reject_a8w8(const QTensor& w, const ActivationQuant& a) { return reject_int(w, a, false); }
 std::string reject_a8w4(const QTensor& w, const ActivationQuant& a) { return reject_int(w, a, true); }
+std::string reject_amx(const QTensor& w, const ActivationQuant& act, bool four_bit) {
+  if (std::string why = reject_int(w, act, four_bit); !why.empty()) return why;
+  const auto& g = w.spec.granularity;
+  if (g.kind == GranularityKind::kPerGroup && g.group % 64 != 0)
+    return "group " + std::to_string(g.group) + " is not a multiple of 64 (a tile row's k)";
+  return "";
+}
+std::string reject_a8w8_amx(const QTensor& w, const ActivationQuant& a) { return reject_amx(w, a, false); }
+std::string reject_a8w4_amx(const QTensor& w, const ActivationQuant& a) { return reject_amx(w, a, true); }
 
 std::string reject_wo_common(const QTensor& w, const ActivationQuant& act) {
   if (act.mode != Mode::kNone) return "integer activations; this kernel is weight-only";
@@ -448,13 +460,16 @@ struct QuantizedRows {
 template <typename Code, void (*row_absmax)(const float*, int64_t, int64_t, int64_t, float*),
           void (*quantize_rows)(const float*, int64_t, int64_t, int64_t, int64_t, const float*, int, Code*)>
 QuantizedRows<Code> quantize_activations(const ActivationQuant& act, const float* x, int64_t M, int64_t ldx,
-                                         int64_t K, int64_t Kp) {
+                                         int64_t K, int64_t Kp, int64_t row_multiple = 1) {
   const int qmax = detail::activation_qmax(act);
   thread_local std::vector<float> amax, scales;
   thread_local std::vector<Code> codes;
   grow(amax, M);
   grow(scales, M);
-  grow(codes, M * Kp);
+  const int64_t padded_rows = (M + row_multiple - 1) / row_multiple * row_multiple;
+  grow(codes, padded_rows * Kp);
+  // Rows past M (read by kernels that load whole tiles of rows, their results discarded) hold code 0.
+  std::fill(codes.begin() + M * Kp, codes.begin() + padded_rows * Kp, Code{128});
   // Plain pointers for the workers: inside the lambda the thread_local names would be each worker's own buffers.
   float* const row_amax = amax.data();
   float* const row_scales = scales.data();
@@ -481,6 +496,22 @@ void run_int_avx512vnni(const PreparedWeight& p, const float* x, int64_t M, int6
   const auto q = quantize_activations<uint8_t, detail::avx512vnni::row_absmax, detail::avx512vnni::quantize_rows_u8>(
       p.act, x, M, ldx, w.K, w.Kp);
   detail::avx512vnni::int_gemm(w, q.codes, q.scales, M, bias, y, ldy);
+}
+
+// AMX: K padded to the tiles' 64. Below kAmxMinRows rows a 16-row tile would be mostly padding, so those calls
+// (the decoder's M = 1) go to the VNNI kernel, which reads the same layout; both are bit-identical to the
+// reference. The threshold is not tuned: AMX at M < 16 has not been timed.
+constexpr int64_t kAmxMinRows = 16;
+void prepare_int_amx(const QTensor& w, PreparedWeight& p) {
+  p.ig = detail::pack_int_gemm(detail::decompose_weight(w), 64);
+}
+void run_int_amx(const PreparedWeight& p, const float* x, int64_t M, int64_t ldx, const float* bias, float* y,
+                 int64_t ldy) {
+  const auto& w = p.ig;
+  const auto q = quantize_activations<uint8_t, detail::avx512vnni::row_absmax, detail::avx512vnni::quantize_rows_u8>(
+      p.act, x, M, ldx, w.K, w.Kp, 16);
+  if (M < kAmxMinRows) detail::avx512vnni::int_gemm(w, q.codes, q.scales, M, bias, y, ldy);
+  else detail::amx::int_gemm(w, q.codes, q.scales, M, bias, y, ldy);
 }
 
 void prepare_int16(const QTensor& w, PreparedWeight& p) { p.i16 = detail::pack_int16(detail::decompose_weight(w)); }
@@ -586,6 +617,14 @@ struct Entry {
 
 // In order of preference: prepare_weight takes the first entry this CPU runs that accepts the weight.
 const Entry kEntries[] = {
+    {{"a8w8_gemm_amx", Isa::Amx, true,
+      "int5..int8 symmetric weights, per-tensor / per-channel / per-group (group % 64 == 0); int8/int4 activations; "
+      "AMX-INT8 tiles (M < 16: the AVX512-VNNI kernel on the same layout)"},
+     reject_a8w8_amx, prepare_int_amx, run_int_amx},
+    {{"a8w4_gemm_amx", Isa::Amx, true,
+      "int2..int4 symmetric weights, same granularities; int8/int4 activations; nibbles expanded to int8 once per "
+      "64-channel task, then AMX-INT8 tiles (M < 16: the AVX512-VNNI kernel)"},
+     reject_a8w4_amx, prepare_int_amx, run_int_amx},
     {{"a8w8_gemm_avx512vnni", Isa::Avx512Vnni, true,
       "int5..int8 symmetric weights, per-tensor / per-channel / per-group (group % 4 == 0); int8/int4 activations"},
      reject_a8w8, prepare_int, run_int_avx512vnni},
@@ -626,10 +665,16 @@ const Entry kEntries[] = {
      reject_ref, prepare_ref, run_ref},
 };
 
-const KernelInfo kInfos[] = {kEntries[0].info, kEntries[1].info, kEntries[2].info, kEntries[3].info,
-                             kEntries[4].info, kEntries[5].info, kEntries[6].info, kEntries[7].info,
-                             kEntries[8].info, kEntries[9].info, kEntries[10].info};
-static_assert(std::size(kInfos) == std::size(kEntries));
+// The registry's public list: kEntries' infos, in order, built on first use (static initialization order across
+// files is unspecified, and test registration reads the registry at start-up).
+template <size_t... I>
+std::array<KernelInfo, sizeof...(I)> infos_of(std::index_sequence<I...>) {
+  return {kEntries[I].info...};
+}
+const std::array<KernelInfo, std::size(kEntries)>& infos() {
+  static const auto list = infos_of(std::make_index_sequence<std::size(kEntries)>{});
+  return list;
+}
 
 const Entry& entry_of(const KernelInfo& k) {
   for (const Entry& e : kEntries)
@@ -639,7 +684,7 @@ const Entry& entry_of(const KernelInfo& k) {
 
 std::shared_ptr<const PreparedWeight> prepare_with(const Entry& e, const QTensor& w, const ActivationQuant& act) {
   auto p = std::make_shared<PreparedWeight>();
-  p->kernel = &kInfos[&e - kEntries];
+  p->kernel = &infos()[static_cast<size_t>(&e - kEntries)];
   p->act = act;
   p->N = w.shape.at(0);
   p->K = w.shape.at(1);
@@ -649,7 +694,7 @@ std::shared_ptr<const PreparedWeight> prepare_with(const Entry& e, const QTensor
 
 }  // namespace
 
-std::span<const KernelInfo> kernel_registry() { return kInfos; }
+std::span<const KernelInfo> kernel_registry() { return infos(); }
 
 bool kernel_runnable(const KernelInfo& k) {
   return isa_supported(k.isa) && static_cast<int>(k.isa) <= static_cast<int>(best_isa());

@@ -116,7 +116,8 @@ struct Int4PairWeight {
 // Rows per pass of the vpmaddubsw kernel (4 rows x 16 channels: an int16 and two int32 accumulators per row).
 inline constexpr int64_t kInt4PairTileRows = 4;
 
-IntGemmWeight pack_int_gemm(const WeightDecomposition& d);
+// k_align: Kp is K rounded up to a multiple of it (4 for VNNI; 64 for AMX, whose tiles take 64 k per row).
+IntGemmWeight pack_int_gemm(const WeightDecomposition& d, int64_t k_align = 4);
 Int16Weight pack_int16(const WeightDecomposition& d);
 Int4PairWeight pack_int4_pairs(const WeightDecomposition& d);
 WeightOnlyWeight pack_weight_only(const WeightDecomposition& d, bool keep_codes);
@@ -130,7 +131,16 @@ void quantize_rows_u8(const float* x, int64_t M, int64_t ldx, int64_t K, int64_t
                       uint8_t* xq);
 void int_gemm(const IntGemmWeight& w, const uint8_t* xq, const float* row_scales, int64_t M, const float* bias,
               float* y, int64_t ldy);
+// Blocks [nb0, nb0 + nb) of a 4-bit weight expanded to the 8-bit layout (64 bytes per block and k4 step) into out
+// (64-byte aligned).
+void expand_panel(const IntGemmWeight& w, int64_t nb0, int64_t nb, uint8_t* out);
 }  // namespace avx512vnni
+namespace amx {
+// As avx512vnni::int_gemm, on AMX-INT8 tiles. w.Kp must be a multiple of 64 and, with several groups, w.group too;
+// xq must hold M rounded up to 16 rows (tiles load 16 rows; the extra rows' results are discarded).
+void int_gemm(const IntGemmWeight& w, const uint8_t* xq, const float* row_scales, int64_t M, const float* bias,
+              float* y, int64_t ldy);
+}  // namespace amx
 // Rows per pass of the AVX-VNNI kernel (6 rows x 16 channels: 12 of the 16 ymm registers accumulate).
 inline constexpr int64_t kIntVnniTileRows = 6;
 namespace avxvnni {

@@ -273,13 +273,34 @@ TEST(QlinearActivation, Avx512QuantizerEqualsScalarAtRoundingBoundaries) {
 }
 
 // Same output for any thread count (tasks partition the outputs; each is computed in a fixed order).
+// Large M: the 64- and 128-row tasks and the AMX kernel's 32-row tiles (the shape list above stops at M = 65).
+TEST(QlinearKernelsLargeM, IntegerKernelsMatchReferenceAcrossRowTasks) {
+  ActivationQuant act;
+  act.mode = Mode::kDynamicPerToken;
+  int checked = 0;
+  for (const KernelInfo& k : kernel_registry()) {
+    if (!kernel_runnable(k) || !k.integer_activations || std::string(k.name) == "reference_scalar") continue;
+    for (const char* spec : {"int8:pc", "int8:g64", "int4:g128", "int4:pc"}) {
+      for (const int64_t K : {128, 1536}) {
+        const QTensor w = make_weight(spec, 100, K, 11);
+        if (!kernel_rejects(k, w, act).empty()) continue;
+        for (const int64_t M : {127, 128, 129, 200}) {
+          ++checked;
+          if (!check_against_ref(k, w, act, M, 17 + M, M % 2 == 0)) return;
+        }
+      }
+    }
+  }
+  EXPECT_GT(checked, 0);
+}
+
 TEST(QlinearKernelsThreads, DeterministicAcrossThreadCounts) {
   const int saved = num_threads();
   for (const KernelInfo& k : kernel_registry()) {
     if (!kernel_runnable(k)) continue;
     ActivationQuant act;
     if (k.integer_activations) act.mode = Mode::kDynamicPerToken;
-    const char* spec = std::string(k.name).find("w4") != std::string::npos ? "int4:g32" : "int8:g32";
+    const char* spec = std::string(k.name).find("w4") != std::string::npos ? "int4:g64" : "int8:g64";
     const QTensor w = make_weight(spec, 200, 256, 3);
     if (!kernel_rejects(k, w, act).empty()) continue;
     const auto p = prepare_weight_for(k, w, act);
@@ -300,9 +321,16 @@ TEST(QlinearDispatch, PicksFastestAcceptingKernelAndHonoursIsaCap) {
   ActivationQuant a8;
   a8.mode = Mode::kDynamicPerToken;
   const QTensor w8 = make_weight("int8:pc", 32, 64, 1), w4 = make_weight("nvfp4", 32, 64, 2);
-  if (best_isa() >= Isa::Avx512Vnni) {
-    EXPECT_EQ(kernel_name(*prepare_weight(w8, a8)), "a8w8_gemm_avx512vnni");
+  if (best_isa() >= Isa::Amx) {
+    EXPECT_EQ(kernel_name(*prepare_weight(w8, a8)), "a8w8_gemm_amx");
+    EXPECT_EQ(kernel_name(*prepare_weight(make_weight("int4:g128", 32, 128, 3), a8)), "a8w4_gemm_amx");
+    // A group of 32 splits a tile row's 64 k: the VNNI kernel takes it.
     EXPECT_EQ(kernel_name(*prepare_weight(make_weight("int4:g32", 32, 64, 3), a8)), "a8w4_gemm_avx512vnni");
+  }
+  if (best_isa() >= Isa::Avx512Vnni) {
+    EXPECT_EQ(kernel_name(*prepare_weight(w8, a8, Isa::Avx512Vnni)), "a8w8_gemm_avx512vnni");
+    EXPECT_EQ(kernel_name(*prepare_weight(make_weight("int4:g32", 32, 64, 3), a8, Isa::Avx512Vnni)),
+              "a8w4_gemm_avx512vnni");
   }
   if (best_isa() >= Isa::Avx512) {
     EXPECT_EQ(kernel_name(*prepare_weight(w4, {})), "wo4_lut_f32_avx512");
