@@ -13,8 +13,6 @@
 
 #include <algorithm>
 #include <array>
-#include <cstring>
-#include <utility>
 
 #include "qlinear_internal.h"
 #include "quasr/core/parallel.h"

@@ -379,15 +379,17 @@ std::string reject_ref(const QTensor& w, const ActivationQuant& act) {
   if (act.mode == Mode::kNone) return "";
   return integer_path_problem(w, act);
 }
-std::string reject_int(const QTensor& w, const ActivationQuant& act, bool four_bit) {
+// The VNNI-layout kernels (VNNI, AVX-VNNI, AMX): symmetric integer weights of the given width, groups a multiple
+// of group_multiple (the k a kernel step takes: 4 for vpdpbusd, 64 for an AMX tile row).
+std::string reject_int(const QTensor& w, const ActivationQuant& act, bool four_bit, int64_t group_multiple) {
   if (act.mode == Mode::kNone) return "weight-only (FP32 activations); this kernel quantizes activations";
   if (std::string why = integer_path_problem(w, act); !why.empty()) return why;
   if (w.spec.zero_point) return "zero points (symmetric weights only; reference_scalar computes zero points)";
   const int bits = formats::traits(w.spec.format).bits;
   if (four_bit != (bits <= 4)) return four_bit ? "weights wider than 4 bits" : "weights of 4 bits or fewer";
   const auto& g = w.spec.granularity;
-  if (g.kind == GranularityKind::kPerGroup && g.group % 4 != 0)
-    return "group " + std::to_string(g.group) + " is not a multiple of 4";
+  if (g.kind == GranularityKind::kPerGroup && g.group % group_multiple != 0)
+    return "group " + std::to_string(g.group) + " is not a multiple of " + std::to_string(group_multiple);
   return "";
 }
 std::string reject_a8_avx2(const QTensor& w, const ActivationQuant& act) {
@@ -404,17 +406,10 @@ std::string reject_a8w4_avx2(const QTensor& w, const ActivationQuant& act) {
   if (formats::traits(w.spec.format).bits > 4) return "weights wider than 4 bits";
   return "";
 }
-std::string reject_a8w8(const QTensor& w, const ActivationQuant& a) { return reject_int(w, a, false); }
-std::string reject_a8w4(const QTensor& w, const ActivationQuant& a) { return reject_int(w, a, true); }
-std::string reject_amx(const QTensor& w, const ActivationQuant& act, bool four_bit) {
-  if (std::string why = reject_int(w, act, four_bit); !why.empty()) return why;
-  const auto& g = w.spec.granularity;
-  if (g.kind == GranularityKind::kPerGroup && g.group % 64 != 0)
-    return "group " + std::to_string(g.group) + " is not a multiple of 64 (a tile row's k)";
-  return "";
-}
-std::string reject_a8w8_amx(const QTensor& w, const ActivationQuant& a) { return reject_amx(w, a, false); }
-std::string reject_a8w4_amx(const QTensor& w, const ActivationQuant& a) { return reject_amx(w, a, true); }
+std::string reject_a8w8(const QTensor& w, const ActivationQuant& a) { return reject_int(w, a, false, 4); }
+std::string reject_a8w4(const QTensor& w, const ActivationQuant& a) { return reject_int(w, a, true, 4); }
+std::string reject_a8w8_amx(const QTensor& w, const ActivationQuant& a) { return reject_int(w, a, false, 64); }
+std::string reject_a8w4_amx(const QTensor& w, const ActivationQuant& a) { return reject_int(w, a, true, 64); }
 
 std::string reject_wo_common(const QTensor& w, const ActivationQuant& act) {
   if (act.mode != Mode::kNone) return "integer activations; this kernel is weight-only";
