@@ -6,7 +6,7 @@
 // vs_<peer> = peer time / quasr time (> 1: quasr is faster).
 //
 // Cold: M = 1 with weights not in cache. Each library cycles through as many copies of its weights as fill
-// 128 MiB (4x this machine's L3), so every call streams its weights from DRAM: the case where 4-bit weights pay.
+// 4x this machine's L3 (cold_bytes()), so every call streams its weights from DRAM: the case where 4-bit weights pay.
 //
 //   OMP_NUM_THREADS=1 build/quasr_bench --benchmark_filter=Qlinear
 //
@@ -19,6 +19,7 @@
 
 #include <algorithm>
 #include <ctime>
+#include <unistd.h>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -56,7 +57,15 @@ std::vector<Shape> whisper_linear_shapes() {
   return s;
 }
 
-constexpr size_t kColdBytes = size_t{128} << 20;
+// Weights cycled through per library in the cold benchmarks: 4x this machine's L3 (128 MiB at least, and when the
+// size is not reported), so that no copy is still cached when its turn comes again.
+size_t cold_bytes() {
+  static const size_t bytes = [] {
+    const long l3 = sysconf(_SC_LEVEL3_CACHE_SIZE);
+    return std::max<size_t>(size_t{128} << 20, l3 > 0 ? 4 * static_cast<size_t>(l3) : 0);
+  }();
+  return bytes;
+}
 
 std::vector<float> random_vector(size_t n, uint64_t seed, double sigma) {
   quasr::Rng rng(seed);
@@ -145,7 +154,7 @@ void bm_qlinear(benchmark::State& state, size_t kernel_index, Shape s, int64_t M
   const std::vector<float> wf = random_vector(static_cast<size_t>(s.N * s.K), 2, 0.05);
   const auto qw = quasr::formats::quantize(wf, std::vector<int64_t>{s.N, s.K}, quasr::formats::QuantSpec::parse(spec));
   const size_t qbytes = qw.storage().total();
-  const size_t copies = cold ? std::max<size_t>(2, kColdBytes / qbytes + 1) : 1;
+  const size_t copies = cold ? std::max<size_t>(2, cold_bytes() / qbytes + 1) : 1;
   std::vector<std::shared_ptr<const quasr::kernels::PreparedWeight>> prepared;
   for (size_t i = 0; i < copies; ++i) prepared.push_back(quasr::kernels::prepare_weight_for(k, qw, act));
   const std::vector<float> x = random_vector(static_cast<size_t>(M * s.K), 3, 1.0);
@@ -167,7 +176,7 @@ void bm_qlinear(benchmark::State& state, size_t kernel_index, Shape s, int64_t M
 #ifdef QUASR_HAVE_DNNL
   using dt = dnnl::memory::data_type;
   const size_t nk = static_cast<size_t>(s.N * s.K);
-  auto copies_of = [&](size_t bytes) { return cold ? std::max<size_t>(2, kColdBytes / bytes + 1) : size_t{1}; };
+  auto copies_of = [&](size_t bytes) { return cold ? std::max<size_t>(2, cold_bytes() / bytes + 1) : size_t{1}; };
   std::vector<uint8_t> xu8(static_cast<size_t>(M * s.K));
   std::vector<int8_t> w8(nk);
   std::vector<uint16_t> xbf(x.size()), wbf(nk);

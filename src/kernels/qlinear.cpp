@@ -249,6 +249,30 @@ WeightOnlyWeight pack_weight_only(const WeightDecomposition& d, bool keep_codes)
   return p;
 }
 
+BlockedNibbleWeight pack_blocked_nibbles(const WeightDecomposition& d) {
+  QUASR_ASSERT(d.bits <= 4 && !d.lut_per_channel && d.zero_points.empty());
+  BlockedNibbleWeight p;
+  p.N = d.N;
+  p.K = d.K;
+  p.Np = (d.N + 15) / 16 * 16;
+  p.steps = (d.K + 7) / 8;
+  p.group = d.group;
+  p.groups = d.groups_per_row;
+  p.lut.assign(16, 0.0f);
+  for (int c = 0; c < (1 << d.bits); ++c) p.lut[c] = d.lut[c];
+  p.codes.assign(static_cast<size_t>(p.Np / 16 * p.steps * 64), 0);
+  p.scales.assign(static_cast<size_t>(p.Np * p.groups), 0.0f);
+  for (int64_t n = 0; n < p.N; ++n) {
+    const int64_t nb = n / 16, c = n % 16;
+    for (int64_t k = 0; k < p.K; ++k) {
+      uint8_t* dword = p.codes.data() + ((nb * p.steps + k / 8) * 16 + c) * 4;  // little-endian: nibble j of the
+      dword[(k % 8) / 2] |= static_cast<uint8_t>(d.codes[n * p.K + k] << (4 * (k % 2)));  // dword is byte j / 2
+    }
+    for (int64_t g = 0; g < p.groups; ++g) p.scales[(nb * p.groups + g) * 16 + c] = d.scales[n * p.groups + g];
+  }
+  return p;
+}
+
 }  // namespace detail
 
 // ---- reference -----------------------------------------------------------------------------------------------
@@ -366,6 +390,7 @@ struct PreparedWeight {
   detail::Int16Weight i16;
   detail::Int4PairWeight i4p;
   detail::WeightOnlyWeight wo;
+  detail::BlockedNibbleWeight bw;
 };
 
 namespace {
@@ -429,6 +454,13 @@ std::string reject_wo_lut(const QTensor& w, const ActivationQuant& act, bool fou
 }
 std::string reject_wo4(const QTensor& w, const ActivationQuant& a) { return reject_wo_lut(w, a, true); }
 std::string reject_wo8(const QTensor& w, const ActivationQuant& a) { return reject_wo_lut(w, a, false); }
+std::string reject_wo4_blocked(const QTensor& w, const ActivationQuant& a) {
+  if (std::string why = reject_wo4(w, a); !why.empty()) return why;
+  if (formats::traits(w.spec.format).kind == FormatKind::kCodebook &&
+      w.spec.granularity.kind == GranularityKind::kPerChannel)
+    return "a codebook per output channel (16 channels share one vpermps table; wo4_lut_f32_avx512 takes it)";
+  return "";
+}
 
 void prepare_ref(const QTensor& w, PreparedWeight& p) { p.source = w; }
 void run_ref(const PreparedWeight& p, const float* x, int64_t M, int64_t ldx, const float* bias, float* y,
@@ -569,6 +601,21 @@ using GemvFn = void (*)(const detail::WeightOnlyWeight&, const float*, int64_t, 
                         int64_t, int64_t);
 using DecodeRowsFn = void (*)(const detail::WeightOnlyWeight&, int64_t, int64_t, float*);
 
+// Large M: panels of kPanelRows decoded rows, each reused by all M rows through sgemm.
+template <typename Weight, void (*decode_rows)(const Weight&, int64_t, int64_t, float*)>
+void gemm_decoded_panels(const Weight& w, const float* x, int64_t M, int64_t ldx, const float* bias, float* y,
+                         int64_t ldy) {
+  std::vector<float> panel(static_cast<size_t>(kPanelRows * w.K));
+  for (int64_t n0 = 0; n0 < w.N; n0 += kPanelRows) {
+    const int64_t n1 = std::min(w.N, n0 + kPanelRows);
+    parallel_for(n0, n1, 8, [&](int64_t a, int64_t b) { decode_rows(w, a, b, panel.data() + (a - n0) * w.K); });
+    sgemm(false, true, M, n1 - n0, w.K, 1.0f, x, ldx, panel.data(), w.K, 0.0f, y + n0, ldy);
+    if (bias)
+      for (int64_t m = 0; m < M; ++m)
+        for (int64_t n = n0; n < n1; ++n) y[m * ldy + n] += bias[n];
+  }
+}
+
 // The table-decoding kernels' driver: a GEMV over the codes for the decoder's small M, otherwise panels of decoded
 // rows through sgemm.
 template <GemvFn gemv, DecodeRowsFn decode_rows>
@@ -581,17 +628,27 @@ void run_wo_lut(const PreparedWeight& p, const float* x, int64_t M, int64_t ldx,
     parallel_for(0, w.N, grain, [&](int64_t n0, int64_t n1) { gemv(w, x, M, ldx, bias, y, ldy, n0, n1); });
     return;
   }
-  std::vector<float> panel(static_cast<size_t>(kPanelRows * w.K));
-  for (int64_t n0 = 0; n0 < w.N; n0 += kPanelRows) {
-    const int64_t n1 = std::min(w.N, n0 + kPanelRows);
-    parallel_for(n0, n1, 8, [&](int64_t a, int64_t b) { decode_rows(w, a, b, panel.data() + (a - n0) * w.K); });
-    sgemm(false, true, M, n1 - n0, w.K, 1.0f, x, ldx, panel.data(), w.K, 0.0f, y + n0, ldy);
-    if (bias)
-      for (int64_t m = 0; m < M; ++m)
-        for (int64_t n = n0; n < n1; ++n) y[m * ldy + n] += bias[n];
-  }
+  gemm_decoded_panels<detail::WeightOnlyWeight, decode_rows>(w, x, M, ldx, bias, y, ldy);
 }
 constexpr RunFn run_wo_avx512 = run_wo_lut<detail::avx512::weight_only_gemv, detail::avx512::decode_rows>;
+
+void prepare_wo4_blocked(const QTensor& w, PreparedWeight& p) {
+  p.bw = detail::pack_blocked_nibbles(detail::decompose_weight(w));
+}
+// As run_wo_lut, on the channel-blocked layout: the GEMV's tasks are whole blocks of 16 channels.
+void run_wo4_blocked(const PreparedWeight& p, const float* x, int64_t M, int64_t ldx, const float* bias, float* y,
+                     int64_t ldy) {
+  const auto& w = p.bw;
+  if (M <= kGemvMaxM) {
+    // Tasks of ~256k codes, as run_wo_lut's.
+    const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(w.K, 1));
+    parallel_for(0, w.Np / 16, grain, [&](int64_t b0, int64_t b1) {
+      detail::avx512::blocked_gemv(w, x, M, ldx, bias, y, ldy, b0, b1);
+    });
+    return;
+  }
+  gemm_decoded_panels<detail::BlockedNibbleWeight, detail::avx512::blocked_decode_rows>(w, x, M, ldx, bias, y, ldy);
+}
 constexpr RunFn run_wo4_avx2 = run_wo_lut<detail::avx2::weight_only_gemv4, detail::avx2::decode_rows4>;
 
 void run_wo_dense(const PreparedWeight& p, const float* x, int64_t M, int64_t ldx, const float* bias, float* y,
@@ -642,6 +699,10 @@ const Entry kEntries[] = {
       "int2..int8 weights, symmetric or with zero points, per-tensor / per-channel / per-group (group % 16 == 0); "
       "int8/int4 activations; int16 multiply-adds (vpmaddwd), for CPUs without VNNI"},
      reject_a8_avx2, prepare_int16, run_int16_avx2},
+    {{"wo4_blocked_f32_avx512", Isa::Avx512, false,
+      "codes of <= 4 bits (int2-4, fp4, mxfp4, nvfp4, nf4, kmeans2-4 per tensor) decoded by one 16-entry table, "
+      "16 channels per vector (no horizontal sums); group % 16 == 0"},
+     reject_wo4_blocked, prepare_wo4_blocked, run_wo4_blocked},
     {{"wo4_lut_f32_avx512", Isa::Avx512, false,
       "codes of <= 4 bits (int2-4, fp4, mxfp4, nvfp4, nf4, kmeans2-4) decoded by 16-entry table; group % 16 == 0"},
      reject_wo4, prepare_wo_codes, run_wo_avx512},

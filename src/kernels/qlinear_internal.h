@@ -87,6 +87,20 @@ struct WeightOnlyWeight {
   std::vector<float> dense;  // for the portable kernel: the dequantized FP32 weight (N x K)
 };
 
+// Weight-only codes of <= 4 bits with one shared table, for the channel-blocked AVX-512 GEMV. Channels in blocks of
+// 16 (zero channels pad N to Np), K in steps of 8 (steps = K rounded up to 8, over 8; zero codes pad): block nb,
+// step s is one 64-byte line of 16 dwords, dword c holding the codes of channel 16 nb + c at k = 8s .. 8s + 7, code
+// j in bits [4j, 4j + 4). One load and a shift by 4j put every channel's code for one k in the low 4 bits of its
+// lane (all vpermps reads), and one FMA against the broadcast x[k] adds it into that channel's lane: no
+// horizontal sums, and a block's codes are one sequential stream. Scales (Np / 16) x groups x 16.
+struct BlockedNibbleWeight {
+  int64_t N = 0, K = 0, Np = 0, steps = 0;
+  int64_t group = 0, groups = 0;  // group along K: a multiple of 16, or K (one group per row)
+  AlignedVector<uint8_t> codes;
+  std::vector<float> scales;
+  std::vector<float> lut;  // 16 entries (unused ones 0)
+};
+
 // Integer activations x integer weights on AVX2 (int16 engine): every weight as int16 (sign-extended code, or code -
 // zero point). Channels in blocks of 16 (zero channels pad N to Np), K padded with zeros to Kp = K rounded up to 16;
 // block nb, k pair p holds 32 int16 [16 channels][2 k] at w[(nb * Kp / 2 + p) * 32], so that one vpmaddwd of a
@@ -121,6 +135,8 @@ IntGemmWeight pack_int_gemm(const WeightDecomposition& d, int64_t k_align = 4);
 Int16Weight pack_int16(const WeightDecomposition& d);
 Int4PairWeight pack_int4_pairs(const WeightDecomposition& d);
 WeightOnlyWeight pack_weight_only(const WeightDecomposition& d, bool keep_codes);
+// Needs d.bits <= 4, one shared table and no zero points.
+BlockedNibbleWeight pack_blocked_nibbles(const WeightDecomposition& d);
 
 // ---- per-ISA entry points (defined in the _avx512vnni / _avx512 / _avxvnni / _avx2 files) ----------------------
 namespace avx512vnni {
@@ -176,6 +192,11 @@ void weight_only_gemv(const WeightOnlyWeight& w, const float* x, int64_t M, int6
                       float* y, int64_t ldy, int64_t n0, int64_t n1);
 // Decodes rows [n0, n1) of the weight into FP32 (row stride K).
 void decode_rows(const WeightOnlyWeight& w, int64_t n0, int64_t n1, float* out);
+// y rows [0, M) for the output channels of blocks [nb0, nb1), M <= 8.
+void blocked_gemv(const BlockedNibbleWeight& w, const float* x, int64_t M, int64_t ldx, const float* bias, float* y,
+                  int64_t ldy, int64_t nb0, int64_t nb1);
+// Decodes rows [n0, n1) of the weight into FP32 (row stride K).
+void blocked_decode_rows(const BlockedNibbleWeight& w, int64_t n0, int64_t n1, float* out);
 }  // namespace avx512
 
 }  // namespace quasr::kernels::detail

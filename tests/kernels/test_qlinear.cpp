@@ -333,7 +333,9 @@ TEST(QlinearDispatch, PicksFastestAcceptingKernelAndHonoursIsaCap) {
               "a8w4_gemm_avx512vnni");
   }
   if (best_isa() >= Isa::Avx512) {
-    EXPECT_EQ(kernel_name(*prepare_weight(w4, {})), "wo4_lut_f32_avx512");
+    EXPECT_EQ(kernel_name(*prepare_weight(w4, {})), "wo4_blocked_f32_avx512");
+    // A codebook per channel cannot share one table across a vector's 16 channels: the row kernel takes it.
+    EXPECT_EQ(kernel_name(*prepare_weight(make_weight("kmeans4:pc", 32, 64, 4), {})), "wo4_lut_f32_avx512");
   }
   if (best_isa() >= Isa::Avx2) {
     EXPECT_EQ(kernel_name(*prepare_weight(w8, a8, Isa::Avx2)), "a8_int16_avx2");
