@@ -288,6 +288,9 @@ Transcription transcribe(const WhisperModel& model, const Tokenizer& tokenizer, 
     const int64_t previous_seek = seek;
     std::vector<PendingSegment> pending;
     seek = split_segments_by_timestamps(tr.tok, tokens, time_offset, segment_size, segment_duration, seek, pending);
+    // The timestamp rules give every segment a nonzero length, so seek advances; should a window ever leave it in
+    // place, it would be decoded again forever: move past the window instead.
+    if (seek <= previous_seek) seek = previous_seek + segment_size;
     for (auto& p : pending) {
       std::string text = tokenizer.decode(p.tokens);
       if (p.start == p.end || strip(text).empty()) continue;

@@ -57,49 +57,11 @@ struct LogitsProcessors {
     if (step == 0)
       for (int id : suppress_begin)
         if (id >= 0 && id < n_vocab) logits[id] = kDisabled;
-    if (timestamps) apply_timestamp_rules(logits, step, seq);
+    if (timestamps)
+      apply_timestamp_rules(tok, opt.max_initial_timestamp_index, {logits, static_cast<size_t>(n_vocab)},
+                            seq.first(static_cast<size_t>(step)));
   }
 
-  void disable_range(float* logits, int begin, int end) const {
-    for (int i = std::max(begin, 0); i < std::min(end, n_vocab); ++i) logits[i] = kDisabled;
-  }
-
-  void apply_timestamp_rules(float* logits, int step, std::span<const int> seq) const {
-    const int ts_begin = tok.timestamp_begin, ts_end = tok.timestamp_end;
-    logits[tok.no_timestamps] = kDisabled;
-    bool check_timestamp_mass = false;
-    if (step == 0) {
-      disable_range(logits, 0, ts_begin);  // the first token is a timestamp
-      disable_range(logits, ts_begin + opt.max_initial_timestamp_index + 1, ts_end + 1);
-    } else {
-      const int last = seq[step - 1];
-      if (last >= ts_begin) {
-        const int penultimate = step - 1 > 0 ? seq[step - 2] : last;
-        if (penultimate >= ts_begin) {
-          disable_range(logits, ts_begin, ts_end + 1);  // a pair just closed: text (or EOT) next
-        } else {
-          disable_range(logits, 0, tok.eot);  // an open timestamp: another timestamp or EOT next
-          check_timestamp_mass = true;
-        }
-      } else {
-        check_timestamp_mass = true;
-      }
-      // Timestamps never decrease.
-      for (int t = step - 1; t >= 0; --t) {
-        if (seq[t] >= ts_begin) {
-          disable_range(logits, ts_begin, seq[t]);
-          break;
-        }
-      }
-    }
-    if (check_timestamp_mass) {
-      // If the total probability of the timestamps beats every single text token, a timestamp is due.
-      float max_text = kDisabled;
-      for (int i = 0; i < ts_begin; ++i) max_text = std::max(max_text, logits[i]);
-      const double ts_mass = log_sum_exp(logits, ts_begin, ts_end + 1);
-      if (ts_mass > max_text) disable_range(logits, 0, ts_begin);
-    }
-  }
 };
 
 float finalize_score(float cumulative, size_t length, float length_penalty) {
@@ -131,6 +93,52 @@ std::vector<Candidate> top_k(const std::vector<float>& scores, int rows, int n_v
 }
 
 }  // namespace
+
+void apply_timestamp_rules(const WhisperTokens& tok, int max_initial_timestamp_index, std::span<float> logits,
+                         std::span<const int> seq) {
+  const int n_vocab = static_cast<int>(logits.size()), step = static_cast<int>(seq.size());
+  auto disable_range = [&](int begin, int end) {
+    for (int i = std::max(begin, 0); i < std::min(end, n_vocab); ++i) logits[i] = kDisabled;
+  };
+  const int ts_begin = tok.timestamp_begin, ts_end = tok.timestamp_end;
+  logits[tok.no_timestamps] = kDisabled;
+  bool check_timestamp_mass = false;
+  if (step == 0) {
+    disable_range(0, ts_begin);  // the first token is a timestamp
+    disable_range(ts_begin + max_initial_timestamp_index + 1, ts_end + 1);
+  } else {
+    const int last = seq[step - 1];
+    if (last >= ts_begin) {
+      const int penultimate = step - 1 > 0 ? seq[step - 2] : last;
+      if (penultimate >= ts_begin) {
+        disable_range(ts_begin, ts_end + 1);  // a pair just closed: text (or EOT) next
+      } else {
+        disable_range(0, tok.eot);  // an open timestamp: another timestamp or EOT next
+        check_timestamp_mass = true;
+      }
+    } else {
+      check_timestamp_mass = true;
+    }
+    // Timestamps never decrease, and after text the next one is strictly later than the last: every segment
+    // then has a nonzero length, so the long-form loop's seek always advances (with an equal one allowed, a
+    // collapsed model's "<|0.00|> text <|0.00|>" left seek in place and the same window was decoded forever).
+    // CTranslate2 and openai-whisper forbid the same range.
+    const bool after_text = last < ts_begin;
+    for (int t = step - 1; t >= 0; --t) {
+      if (seq[t] >= ts_begin) {
+        disable_range(ts_begin, seq[t] + (after_text ? 1 : 0));
+        break;
+      }
+    }
+  }
+  if (check_timestamp_mass) {
+    // If the total probability of the timestamps beats every single text token, a timestamp is due.
+    float max_text = kDisabled;
+    for (int i = 0; i < ts_begin; ++i) max_text = std::max(max_text, logits[i]);
+    const double ts_mass = log_sum_exp(logits.data(), ts_begin, ts_end + 1);
+    if (ts_mass > max_text) disable_range(0, ts_begin);
+  }
+}
 
 WhisperTokens WhisperTokens::from(const Tokenizer& tokenizer) {
   WhisperTokens t;

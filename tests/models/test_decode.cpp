@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <sstream>
 #include <tuple>
 #include <filesystem>
@@ -56,6 +57,49 @@ print(json.dumps({"default": list(get_suppressed_tokens(t, [-1])), "explicit": l
     const std::vector<int> bad = {-2};
     EXPECT_THROW(qm::suppressed_tokens(tok, bad), quasr::InvalidArgument);
   }
+}
+
+// The timestamp rules on a toy vocabulary: text 0..9, EOT 10, <|notimestamps|> 19, timestamps 20..39. Timestamps
+// never decrease, and after text the next one must be later than the last: an equal one would close a
+// zero-length segment, after which the long-form loop's seek did not move and the same window was decoded again
+// forever (seen with collapsed 3-bit models).
+TEST(Decode, TimestampRulesForbidZeroLengthSegments) {
+  qm::WhisperTokens tok;
+  tok.eot = 10;
+  tok.no_timestamps = 19;
+  tok.timestamp_begin = 20;
+  tok.timestamp_end = 39;
+  const float disabled = std::numeric_limits<float>::lowest();
+  // Text and EOT far likelier than any timestamp, so the timestamp-mass rule stays out of the way.
+  auto rules = [&](std::vector<int> seq) {
+    std::vector<float> logits(40, 0.0f);
+    for (int i = 0; i <= 10; ++i) logits[i] = 10.0f;
+    qm::apply_timestamp_rules(tok, 50, logits, seq);
+    return logits;
+  };
+  // <|0.00|> text: the closing timestamp must be later than 0.00 (21 on), text stays allowed.
+  auto l = rules({20, 3});
+  EXPECT_EQ(l[20], disabled);
+  EXPECT_NE(l[21], disabled);
+  EXPECT_NE(l[3], disabled);
+  // <|0.00|> text <|0.10|> text: after text again, later than 0.10 only.
+  l = rules({20, 3, 25, 4});
+  for (int t = 20; t <= 25; ++t) EXPECT_EQ(l[t], disabled) << t;
+  EXPECT_NE(l[26], disabled);
+  // <|0.00|> text <|0.10|>: the next segment may open at the same time the last one closed, or EOT; no text.
+  l = rules({20, 3, 25});
+  for (int t = 20; t < 25; ++t) EXPECT_EQ(l[t], disabled) << t;
+  EXPECT_NE(l[25], disabled);
+  EXPECT_NE(l[tok.eot], disabled);
+  EXPECT_EQ(l[3], disabled);
+  // A pair just closed: text next, no timestamp.
+  l = rules({20, 3, 25, 25});
+  for (int t = 20; t <= 39; ++t) EXPECT_EQ(l[t], disabled) << t;
+  EXPECT_NE(l[4], disabled);
+  // The first token: a timestamp within max_initial_timestamp_index (here all 20 of them), <|notimestamps|> never.
+  l = rules({});
+  for (int i = 0; i < 20; ++i) EXPECT_EQ(l[i], disabled) << i;
+  EXPECT_NE(l[20], disabled);
 }
 
 TEST(Decode, CompressionRatioMatchesPythonZlib) {

@@ -45,6 +45,14 @@ struct GenerateOptions {
   bool return_no_speech_prob = true;
 };
 
+// CTranslate2's ApplyTimestampRules on one row of logits (the whole vocabulary) after the generated tokens `seq`
+// (prompt excluded): the first token is a timestamp (at most max_initial_timestamp_index steps); timestamps come
+// in pairs except before EOT; they never decrease, and after text the next one is later than the last (no
+// zero-length segments); when the timestamps' total probability beats every text token, text is disabled.
+// Disabled entries are set to the lowest float.
+void apply_timestamp_rules(const WhisperTokens& tokens, int max_initial_timestamp_index, std::span<float> logits,
+                           std::span<const int> seq);
+
 struct Hypothesis {
   std::vector<int> tokens;  // generated tokens, without the prompt and without EOT
   float score = 0;          // cumulative log-probability / length^length_penalty (CTranslate2's score)
