@@ -120,9 +120,9 @@ void apply_timestamp_rules(const WhisperTokens& tok, int max_initial_timestamp_i
       check_timestamp_mass = true;
     }
     // Timestamps never decrease, and after text the next one is strictly later than the last: every segment
-    // then has a nonzero length, so the long-form loop's seek always advances (with an equal one allowed, a
-    // collapsed model's "<|0.00|> text <|0.00|>" left seek in place and the same window was decoded forever).
-    // CTranslate2 and openai-whisper forbid the same range.
+    // then has a nonzero length, so the long-form loop's seek always advances (with an equal one allowed,
+    // "<|0.00|> text <|0.00|>" left seek in place and, at temperature 0, the same window decoded the same way
+    // again without end). CTranslate2 and openai-whisper forbid the same range.
     const bool after_text = last < ts_begin;
     for (int t = step - 1; t >= 0; --t) {
       if (seq[t] >= ts_begin) {

@@ -61,8 +61,8 @@ print(json.dumps({"default": list(get_suppressed_tokens(t, [-1])), "explicit": l
 
 // The timestamp rules on a toy vocabulary: text 0..9, EOT 10, <|notimestamps|> 19, timestamps 20..39. Timestamps
 // never decrease, and after text the next one must be later than the last: an equal one would close a
-// zero-length segment, after which the long-form loop's seek did not move and the same window was decoded again
-// forever (seen with collapsed 3-bit models).
+// zero-length segment, after which the long-form loop's seek did not move and, at temperature 0, the same window
+// decoded the same way again without end.
 TEST(Decode, TimestampRulesForbidZeroLengthSegments) {
   qm::WhisperTokens tok;
   tok.eot = 10;
