@@ -547,6 +547,10 @@ std::string format_plan(std::span<const PlanEntry> plan) {
                 total.elements, plan.size(), total.total(), total.bits_per_weight(), fp32_bytes,
                 total.total() ? static_cast<double>(fp32_bytes) / total.total() : 0.0);
   o << line;
+  // The runtime holds unquantized tensors in FP32, which is what the rows above count; a .quasr container stores
+  // them in the source checkpoint's dtype (FP16 for the CTranslate2 models), so its file is smaller than this.
+  o << "(unquantized tensors counted at FP32, as held in memory; the container file keeps them in the source "
+       "dtype)\n";
   return o.str();
 }
 
