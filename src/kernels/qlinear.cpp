@@ -525,10 +525,12 @@ void run_int_avx512vnni(const PreparedWeight& p, const float* x, int64_t M, int6
   detail::avx512vnni::int_gemm(w, q.codes, q.scales, M, bias, y, ldy);
 }
 
-// AMX: K padded to the tiles' 64. Below kAmxMinRows rows a 16-row tile would be mostly padding, so those calls
-// (the decoder's M = 1) go to the VNNI kernel, which reads the same layout; both are bit-identical to the
-// reference. The threshold is not tuned: AMX at M < 16 has not been timed.
-constexpr int64_t kAmxMinRows = 16;
+// AMX: K padded to the tiles' 64. Below kAmxMinRows rows the VNNI kernel, which reads the same layout, is faster
+// (both are bit-identical to the reference): timed on the Xeon of docs/benchmarks.md, 1 thread, the GEMM alone
+// on 5 Whisper shapes, VNNI time / AMX time was 0.40-1.06 at M = 1-2, 0.87-1.14 at M = 3-4 (VNNI's 4-row tile
+// is a full tile there) and 1.04-2.07 from M = 5 (beam 5's decoder steps) on; with 4-bit weights (int4 g128,
+// 4 shapes) 0.45-0.85 at M = 3-4 and 0.97-1.05 at M = 5-8, so one threshold serves both.
+constexpr int64_t kAmxMinRows = 5;
 void prepare_int_amx(const QTensor& w, PreparedWeight& p) {
   p.ig = detail::pack_int_gemm(detail::decompose_weight(w), 64);
 }
@@ -671,11 +673,11 @@ struct Entry {
 const Entry kEntries[] = {
     {{"a8w8_gemm_amx", Isa::Amx, true,
       "int5..int8 symmetric weights, per-tensor / per-channel / per-group (group % 64 == 0); int8/int4 activations; "
-      "AMX-INT8 tiles (M < 16: the AVX512-VNNI kernel on the same layout)"},
+      "AMX-INT8 tiles (M < 5: the AVX512-VNNI kernel on the same layout)"},
      reject_a8w8_amx, prepare_int_amx, run_int_amx},
     {{"a8w4_gemm_amx", Isa::Amx, true,
       "int2..int4 symmetric weights, same granularities; int8/int4 activations; nibbles expanded to int8 once per "
-      "64-channel task, then AMX-INT8 tiles (M < 16: the AVX512-VNNI kernel)"},
+      "64-channel task, then AMX-INT8 tiles (M < 5: the AVX512-VNNI kernel)"},
      reject_a8w4_amx, prepare_int_amx, run_int_amx},
     {{"a8w8_gemm_avx512vnni", Isa::Avx512Vnni, true,
       "int5..int8 symmetric weights, per-tensor / per-channel / per-group (group % 4 == 0); int8/int4 activations"},
