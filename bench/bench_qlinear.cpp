@@ -1,7 +1,7 @@
 // Quantized Linear kernels on the GEMM shapes of Whisper tiny / base / small, beside oneDNN (libdnnl) on the same
 // shapes in the same loop: matmul u8 x s8 -> f32 with per-channel output scales ("int8"), bf16 x bf16 -> f32
 // and f32. One benchmark per registry kernel (its representative weight spec below), shape and M in
-// {1, 4, 1500}; each iteration calls quasr and each oneDNN peer once, alternating, so a noisy shared machine
+// {1, 4, 5, 1500}; each iteration calls quasr and each oneDNN peer once, alternating, so a noisy shared machine
 // slows all alike. Single-threaded, timed in CPU time of the calling thread. Reported from median call times: *_us per library and the ratios
 // vs_<peer> = peer time / quasr time (> 1: quasr is faster).
 //
@@ -244,7 +244,7 @@ const bool registered = [] {
   for (size_t i = 0; i < reg.size(); ++i) {
     if (std::string(reg[i].name) == "reference_scalar") continue;  // minutes per call at M = 1500
     for (const Shape& s : whisper_linear_shapes()) {
-      for (int64_t M : {1, 4, 1500})
+      for (int64_t M : {1, 4, 5, 1500})  // 5: a beam-5 decoder step
         benchmark::RegisterBenchmark(("Qlinear/" + std::string(reg[i].name) + "/" + s.name + "/M" +
                                       std::to_string(M)).c_str(),
                                      bm_qlinear, i, s, M, false)
