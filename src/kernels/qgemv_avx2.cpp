@@ -96,16 +96,7 @@ void gemv_rows(const WeightOnlyWeight& w, const float* x, int64_t ldx, const flo
 
 void weight_only_gemv4(const WeightOnlyWeight& w, const float* x, int64_t M, int64_t ldx, const float* bias,
                        float* y, int64_t ldy, int64_t n0, int64_t n1) {
-  switch (M) {
-    case 1: return gemv_rows<1>(w, x, ldx, bias, y, ldy, n0, n1);
-    case 2: return gemv_rows<2>(w, x, ldx, bias, y, ldy, n0, n1);
-    case 3: return gemv_rows<3>(w, x, ldx, bias, y, ldy, n0, n1);
-    case 4: return gemv_rows<4>(w, x, ldx, bias, y, ldy, n0, n1);
-    case 5: return gemv_rows<5>(w, x, ldx, bias, y, ldy, n0, n1);
-    case 6: return gemv_rows<6>(w, x, ldx, bias, y, ldy, n0, n1);
-    case 7: return gemv_rows<7>(w, x, ldx, bias, y, ldy, n0, n1);
-    default: return gemv_rows<8>(w, x, ldx, bias, y, ldy, n0, n1);
-  }
+  with_gemv_rows(M, [&](auto rows) { gemv_rows<rows.value>(w, x, ldx, bias, y, ldy, n0, n1); });
 }
 
 void decode_rows4(const WeightOnlyWeight& w, int64_t n0, int64_t n1, float* out) {

@@ -96,16 +96,7 @@ void gemv_channels(const WeightOnlyWeight& w, const float* x, int64_t ldx, const
 template <bool kNibbles>
 void gemv_dispatch(int64_t M, const WeightOnlyWeight& w, const float* x, int64_t ldx, const float* bias, float* y,
                    int64_t ldy, int64_t n0, int64_t n1) {
-  switch (M) {
-    case 1: return gemv_channels<1, kNibbles>(w, x, ldx, bias, y, ldy, n0, n1);
-    case 2: return gemv_channels<2, kNibbles>(w, x, ldx, bias, y, ldy, n0, n1);
-    case 3: return gemv_channels<3, kNibbles>(w, x, ldx, bias, y, ldy, n0, n1);
-    case 4: return gemv_channels<4, kNibbles>(w, x, ldx, bias, y, ldy, n0, n1);
-    case 5: return gemv_channels<5, kNibbles>(w, x, ldx, bias, y, ldy, n0, n1);
-    case 6: return gemv_channels<6, kNibbles>(w, x, ldx, bias, y, ldy, n0, n1);
-    case 7: return gemv_channels<7, kNibbles>(w, x, ldx, bias, y, ldy, n0, n1);
-    default: return gemv_channels<8, kNibbles>(w, x, ldx, bias, y, ldy, n0, n1);
-  }
+  with_gemv_rows(M, [&](auto rows) { gemv_channels<rows.value, kNibbles>(w, x, ldx, bias, y, ldy, n0, n1); });
 }
 
 template <bool kNibbles>
@@ -215,16 +206,7 @@ void decode_rows(const WeightOnlyWeight& w, int64_t n0, int64_t n1, float* out) 
 
 void blocked_gemv(const BlockedNibbleWeight& w, const float* x, int64_t M, int64_t ldx, const float* bias, float* y,
                   int64_t ldy, int64_t nb0, int64_t nb1) {
-  switch (M) {
-    case 1: return blocked_gemv_rows<1>(w, x, ldx, bias, y, ldy, nb0, nb1);
-    case 2: return blocked_gemv_rows<2>(w, x, ldx, bias, y, ldy, nb0, nb1);
-    case 3: return blocked_gemv_rows<3>(w, x, ldx, bias, y, ldy, nb0, nb1);
-    case 4: return blocked_gemv_rows<4>(w, x, ldx, bias, y, ldy, nb0, nb1);
-    case 5: return blocked_gemv_rows<5>(w, x, ldx, bias, y, ldy, nb0, nb1);
-    case 6: return blocked_gemv_rows<6>(w, x, ldx, bias, y, ldy, nb0, nb1);
-    case 7: return blocked_gemv_rows<7>(w, x, ldx, bias, y, ldy, nb0, nb1);
-    default: return blocked_gemv_rows<8>(w, x, ldx, bias, y, ldy, nb0, nb1);
-  }
+  with_gemv_rows(M, [&](auto rows) { blocked_gemv_rows<rows.value>(w, x, ldx, bias, y, ldy, nb0, nb1); });
 }
 
 void blocked_decode_rows(const BlockedNibbleWeight& w, int64_t n0, int64_t n1, float* out) {

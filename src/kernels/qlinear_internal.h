@@ -12,11 +12,28 @@
 #include <cstdint>
 #include <new>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "quasr/kernels/qlinear.h"
 
 namespace quasr::kernels::detail {
+
+// The GEMVs take their row count (M <= 8, the decoder's steps and beams) as a template argument, so that every loop
+// over rows unrolls and the sums stay in registers: with_gemv_rows(M, f) calls f(std::integral_constant<int, M>).
+template <typename F>
+void with_gemv_rows(int64_t M, F&& f) {
+  switch (M) {
+    case 1: return f(std::integral_constant<int, 1>{});
+    case 2: return f(std::integral_constant<int, 2>{});
+    case 3: return f(std::integral_constant<int, 3>{});
+    case 4: return f(std::integral_constant<int, 4>{});
+    case 5: return f(std::integral_constant<int, 5>{});
+    case 6: return f(std::integral_constant<int, 6>{});
+    case 7: return f(std::integral_constant<int, 7>{});
+    default: return f(std::integral_constant<int, 8>{});
+  }
+}
 
 // Allocates on 64-byte (cache line) boundaries: the kernels load whole 64-byte vectors of prepared weights, and a
 // std::vector's 16-byte alignment made every such load straddle two lines.
