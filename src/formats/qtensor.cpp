@@ -288,6 +288,67 @@ void QTensor::dequantize(std::span<float> out) const {
   traits(spec.format).dequantize_ref(*this, out);
 }
 
+// Bits [bit0, bit0 + nbits) of an LSB-first stream as a stream of their own (its padding bits zero).
+static std::vector<uint8_t> copy_bit_range(std::span<const uint8_t> src, size_t bit0, size_t nbits) {
+  std::vector<uint8_t> out((nbits + 7) / 8, 0);
+  const size_t byte0 = bit0 >> 3, shift = bit0 & 7;
+  for (size_t i = 0; i < out.size(); ++i) {
+    unsigned v = src[byte0 + i] >> shift;
+    if (shift && byte0 + i + 1 < src.size()) v |= static_cast<unsigned>(src[byte0 + i + 1]) << (8 - shift);
+    out[i] = static_cast<uint8_t>(v);
+  }
+  if (nbits & 7) out.back() &= static_cast<uint8_t>((1u << (nbits & 7)) - 1);
+  return out;
+}
+
+QTensor slice_rows(const QTensor& q, int64_t r0, int64_t r1) {
+  if (q.shape.size() < 2) throw InvalidArgument("slice_rows: needs a tensor of rank >= 2, got " + shape_text(q.shape));
+  const int64_t rows = q.shape[0];
+  if (r0 < 0 || r1 > rows || r0 >= r1)
+    throw InvalidArgument("slice_rows: rows [" + std::to_string(r0) + ", " + std::to_string(r1) +
+                          ") out of range for shape " + shape_text(q.shape));
+  const StorageBytes want = expected_storage(q.spec, q.shape), have = q.storage();
+  if (have.payload != want.payload || have.scales != want.scales || have.zero_points != want.zero_points ||
+      have.codebook != want.codebook)
+    throw InvalidArgument("slice_rows: QTensor " + q.spec.to_string() + " " + shape_text(q.shape) +
+                          ": section sizes do not match its spec and shape");
+  const FormatTraits& f = traits(q.spec.format);
+  const size_t row_elems = static_cast<size_t>(q.numel() / rows);
+  const size_t bits = static_cast<size_t>(f.bits);
+  QTensor s;
+  s.spec = q.spec;
+  s.shape = q.shape;
+  s.shape[0] = r1 - r0;
+  s.tensor_scale = q.tensor_scale;
+  s.payload = copy_bit_range(q.payload, static_cast<size_t>(r0) * row_elems * bits,
+                             static_cast<size_t>(r1 - r0) * row_elems * bits);
+  // The blocks (scales, zero points, codebooks) the rows use, as a range of block indices [b0, b1). Per-group
+  // blocks run along the last axis and never straddle rows; per-channel blocks on axis 0 are the rows; any other
+  // granularity (per-tensor, per-channel on an inner axis) uses every block, in the same order, for every row.
+  const Granularity& g = q.spec.granularity;
+  const int64_t nb = q.num_blocks();
+  int64_t b0 = 0, b1 = nb;
+  if (g.kind == GranularityKind::kPerGroup) {
+    const int64_t per_row = static_cast<int64_t>(row_elems) / g.group;
+    b0 = r0 * per_row;
+    b1 = r1 * per_row;
+  } else if (g.kind == GranularityKind::kPerChannel && g.axis == 0) {
+    b0 = r0;
+    b1 = r1;
+  }
+  auto block_bytes = [&](const std::vector<uint8_t>& v) {
+    if (v.empty()) return std::vector<uint8_t>();
+    const size_t per = v.size() / static_cast<size_t>(nb);
+    return std::vector<uint8_t>(v.begin() + b0 * per, v.begin() + b1 * per);
+  };
+  s.scales = block_bytes(q.scales);      // whole bytes per block
+  s.codebook = block_bytes(q.codebook);  // 2^b FP16 centroids per codebook
+  if (!q.zero_points.empty())
+    s.zero_points = copy_bit_range(q.zero_points, static_cast<size_t>(b0) * bits, static_cast<size_t>(b1 - b0) * bits);
+  QUASR_ASSERT(s.storage().total() == expected_storage(s.spec, s.shape).total());
+  return s;
+}
+
 size_t QTensor::header_bytes() const {
   return sizeof kMagic + 4 /*revision*/ + 4 + spec.to_string().size() + 4 + 8 * shape.size() + 5 * 8;
 }

@@ -63,6 +63,10 @@ void Linear::weight_row(int64_t r, float* dst) const {
     for (int64_t c = 0; c < in; ++c) dst[c] = formats::fp16_to_fp32(weight_f16[r * in + c]);
     return;
   }
+  if (weight.empty() && quant) {  // a natively run quantized embedding: decode the one row from its codes
+    formats::slice_rows(quant->qtensor, r, r + 1).dequantize(std::span<float>(dst, static_cast<size_t>(in)));
+    return;
+  }
   std::copy_n(weight.data() + r * in, in, dst);
 }
 

@@ -40,7 +40,8 @@ struct Linear {
   // Moves an unquantized weight into weight_f16 if every value converts to FP16 and back unchanged; returns
   // whether it did. Quantized layers (and their simulation weights) are left as they are.
   bool store_as_fp16_if_exact();
-  // Row r of the weight as FP32 (either storage).
+  // Row r of the weight as FP32 (either storage, or decoded from quant->qtensor when a native layer holds no
+  // FP32 weight: the quantized token embedding's lookup).
   void weight_row(int64_t r, float* dst) const;
   // The weight as FP32 values (either storage), moved out: the layer holds no weight afterwards.
   std::vector<float> take_weight();

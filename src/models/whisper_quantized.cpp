@@ -13,6 +13,14 @@
 namespace quasr::models {
 namespace {
 
+// Frees a QTensor's sections, keeping its spec and shape (for messages); dequantize() on it then throws.
+void release_sections(formats::QTensor& q) {
+  release(q.payload);
+  release(q.scales);
+  release(q.zero_points);
+  release(q.codebook);
+}
+
 namespace fs = std::filesystem;
 using nlohmann::json;
 
@@ -140,7 +148,8 @@ WhisperQuasr load_whisper_quasr(const std::string& path, bool dequantize) {
         throw bad("quantized tensor " + s.name + " has the wrong shape for this configuration");
       io::Tensor t;
       t.shape = s.shape;
-      if (dequantize || s.role == WhisperRole::kTokenEmbedding) t.values = q->second.q.dequantize();
+      // Natively no FP32 copy: the kernels hold their own layout and the embedding looks rows up from the codes.
+      if (dequantize) t.values = q->second.q.dequantize();
       m.weights.tensors.emplace(s.name, std::move(t));
       ++matched;
       continue;
@@ -208,14 +217,16 @@ std::unique_ptr<WhisperModel> load_whisper_model(const std::string& path_or_name
       quantized = std::move(q.quantized);
       input_scales = std::move(q.input_scales);
       for (auto& [name, ct] : quantized) {
-        // Simulation multiplies by the dequantized weight; natively only the embedding lookup needs values.
+        // Simulation multiplies by the dequantized weight; natively the kernels hold their own layout and the
+        // embedding looks rows up from the codes (Linear::weight_row), so no FP32 copy is kept.
         auto& t = w.tensors.at(name);
-        if (o.simulate || name == embedding_name(w.config)) t.values = ct.q.dequantize();
+        if (o.simulate) t.values = ct.q.dequantize();
         else release(t.values);
       }
     }
   }
   QuantizedLinears layers;
+  const std::string embedding = embedding_name(w.config);
   for (auto& [name, ct] : quantized) {
     auto qw = std::make_shared<quant::QuantizedWeight>();
     qw->qtensor = std::move(ct.q);
@@ -230,6 +241,8 @@ std::unique_ptr<WhisperModel> load_whisper_model(const std::string& path_or_name
                               quant::activation_text(qw->act) + ") has no native kernel: " + e.what() +
                               "; run it with --simulate");
       }
+      // The prepared weight is the kernel's own copy: the stored codes stay only where rows are looked up.
+      if (name != embedding) release_sections(qw->qtensor);
     }
     layers.emplace(name, std::move(qw));
   }

@@ -1,6 +1,7 @@
 // Bit packing, block indexing and the serialized form of QTensor, including corrupt and truncated input.
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -213,6 +214,55 @@ TEST(QTensorApi, DequantizeChecksItsArguments) {
   EXPECT_THROW(huge.numel(), InvalidArgument);
   EXPECT_THROW(huge.serialize(), InvalidArgument);
   EXPECT_THROW(huge.dequantize(), InvalidArgument);
+}
+
+
+// slice_rows is how a quantized token embedding is looked up without a dequantized copy: every format and
+// granularity, odd row widths for the codes that straddle bytes (3 and 6 bits), zero points and codebooks.
+TEST(QTensorApi, SliceRowsDequantizesToTheSameRows) {
+  struct Case {
+    const char* spec;
+    std::vector<int64_t> shape;
+  };
+  const std::vector<Case> cases = {
+      {"int8:pc", {9, 33}},        {"int8:pt", {5, 7}},          {"int4:g32:zp", {6, 64}},
+      {"int4:pt", {5, 7}},         {"int3:pt", {7, 11}},         {"int3:g32:zp", {5, 96}},
+      {"int2:g16", {4, 48}},       {"fp8_e4m3:pc", {5, 9}},      {"fp8_e5m2:pt", {3, 5}},
+      {"fp4_e2m1:g32", {4, 64}},   {"nvfp4", {6, 48}},           {"mxfp4", {5, 64}},
+      {"mxfp6_e3m2", {3, 96}},     {"mxfp8_e4m3", {4, 32}},      {"nf4:g64", {3, 128}},
+      {"nf4:pc1", {5, 6}},         {"kmeans4:pc", {6, 20}},      {"kmeans3:pt", {7, 13}},
+      {"kmeans2:pc", {4, 9}},      {"int8:pc1", {4, 10}},        {"bf16", {5, 3}},
+      {"fp16", {4, 7}},            {"int4:g32", {2, 3, 64}},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.spec);
+    const QuantSpec spec = QuantSpec::parse(c.spec);
+    const int64_t n = testing::numel(c.shape), rows = c.shape[0], w = n / rows;
+    const QTensor q = quantize(testing::with_outliers(n, 7), c.shape, spec);
+    const std::vector<float> all = q.dequantize();
+    for (int64_t r0 = 0; r0 < rows; ++r0)
+      for (int64_t r1 = r0 + 1; r1 <= rows; r1 += 2) {
+        const QTensor s = slice_rows(q, r0, r1);
+        ASSERT_EQ(s.shape[0], r1 - r0);
+        const std::vector<float> part = s.dequantize();
+        ASSERT_EQ(part.size(), static_cast<size_t>((r1 - r0) * w));
+        // Compared as bits: a slice is the same codes and scales, so the same values, -0 and all.
+        ASSERT_EQ(0, std::memcmp(part.data(), all.data() + r0 * w, part.size() * sizeof(float)))
+            << "rows [" << r0 << ", " << r1 << ")";
+      }
+  }
+}
+
+TEST(QTensorApi, SliceRowsRejectsBadRanges) {
+  const QTensor q = quantize(gaussian(64, 1), std::vector<int64_t>{2, 32}, QuantSpec::parse("int4:g32"));
+  EXPECT_THROW(slice_rows(q, 0, 3), InvalidArgument);
+  EXPECT_THROW(slice_rows(q, -1, 1), InvalidArgument);
+  EXPECT_THROW(slice_rows(q, 1, 1), InvalidArgument);
+  const QTensor v = quantize(gaussian(32, 1), std::vector<int64_t>{32}, QuantSpec::parse("int4:g32"));
+  EXPECT_THROW(slice_rows(v, 0, 1), InvalidArgument);
+  QTensor broken = q;
+  broken.scales.pop_back();
+  EXPECT_THROW(slice_rows(broken, 0, 1), InvalidArgument);
 }
 
 }  // namespace

@@ -131,7 +131,8 @@ TEST(SimulationTinyEn, NativeAndSimulatedGreedyTokensAreIdentical) {
   const auto files = clips();
   ASSERT_EQ(files.size(), 4u);
   // w=int4:g128:zp: zero-point weights natively through wo_dequant_sgemm (the simulation's dequantized weight).
-  for (const char* recipe : {"w8a8", "w4a8-g128", "w=int4:g128:zp"}) {
+  // w8a8,embed=on: the int8 token embedding, natively looked up row by row from its codes (formats::slice_rows).
+  for (const char* recipe : {"w8a8", "w4a8-g128", "w=int4:g128:zp", "w8a8,embed=on"}) {
     models::WhisperLoadOptions o;
     o.recipe = recipe;
     const auto native = models::load_whisper_model("tiny.en", o);

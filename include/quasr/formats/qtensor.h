@@ -54,6 +54,11 @@ struct QTensor {
   static QTensor deserialize(std::span<const uint8_t> bytes);  // throws IoError on any inconsistency
 };
 
+// Rows [r0, r1) of a tensor of rank >= 2 as a tensor of its own, shape [r1 - r0, rest...], whose dequantize()
+// equals those rows of q.dequantize() bit for bit: a quantized token embedding looks rows up without holding a
+// dequantized copy. Throws InvalidArgument for a range outside the tensor or rank < 2.
+QTensor slice_rows(const QTensor& q, int64_t r0, int64_t r1);
+
 // Reference quantization through the traits table. Validates (InvalidArgument, naming the problem): the spec,
 // rank 1..8 with every dim >= 1 (empty tensors are rejected), shape matches x.size(), finite input (NaN/Inf
 // name the first bad flat index and its coordinates), group divides the last (reduction) axis, axis in range,

@@ -14,6 +14,8 @@
 namespace quasr::quant {
 
 struct QuantizedWeight {
+  // The stored weight. A natively run Whisper model keeps its sections only for the token embedding (rows are
+  // looked up from it); elsewhere the prepared kernel weight is the one copy and qtensor keeps spec and shape.
   formats::QTensor qtensor;
   kernels::ActivationQuant act;
   std::shared_ptr<const kernels::PreparedWeight> prepared;  // native path; null when simulating
