@@ -122,6 +122,29 @@ TEST(SimulationTinyEn, ContainerModelEqualsQuantizeOnLoad) {
   std::filesystem::remove(out);
 }
 
+// A container with an int8 token embedding (embed=on) runs natively without a dequantized copy of it: its rows
+// are looked up from the stored codes, and the transcript equals the one of the same recipe quantized on load.
+TEST(SimulationTinyEn, ContainerWithInt8EmbeddingRunsNatively) {
+  const auto files = clips();
+  ASSERT_EQ(files.size(), 4u);
+  const std::string dir = models::resolve_model_dir("tiny.en");
+  const std::string out = (std::filesystem::temp_directory_path() / "quasr_test_w8a8_embed.quasr").string();
+  const Recipe recipe = Recipe::parse("w8a8,embed=on");
+  models::WhisperWeights w = models::load_whisper_weights(dir);
+  models::save_whisper_quasr(out, w, models::quantize_whisper(w, recipe).quantized, recipe.text, "0");
+  const auto from_file = models::load_whisper_model(out, {});
+  models::WhisperLoadOptions o;
+  o.recipe = "w8a8,embed=on";
+  const auto on_load = models::load_whisper_model(dir, o);
+  const auto mel = mel_window(files[1]);
+  const auto e1 = from_file->encode(mel), e2 = on_load->encode(mel);
+  EXPECT_EQ(e1, e2);
+  const auto a = greedy(*from_file, e1);
+  EXPECT_EQ(a, greedy(*on_load, e2));
+  EXPECT_GT(a.size(), 3u);
+  std::filesystem::remove(out);
+}
+
 // The evidence: on tiny.en, native and simulated W8A8 and W4A8-g128 give identical greedy transcripts
 // (token sequences) on the 4 test-clean clips. Native runs the qkernels kernels (integer activations), simulation
 // the formats quantizers' codes with exact integer sums (simulate_integer_linear). With the plain fake-quant
