@@ -19,6 +19,7 @@ void register_quantize(CLI::App& app);
 void register_transcribe(CLI::App& app);
 void register_export(CLI::App& app);
 void register_eval(CLI::App& app);
+void register_compare(CLI::App& app);
 void register_sweep(CLI::App& app);
 void register_calibrate(CLI::App& app);
 void register_sensitivity(CLI::App& app);  // sensitivity and auto-mix

@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
   quasr::cli::register_transcribe(app);
   quasr::cli::register_export(app);
   quasr::cli::register_eval(app);
+  quasr::cli::register_compare(app);
   quasr::cli::register_sweep(app);
   quasr::cli::register_calibrate(app);
   quasr::cli::register_sensitivity(app);

@@ -97,6 +97,28 @@ TEST(EvalCli, SummaryFilesAndResume) {
   EXPECT_NE(base.out.find("vs baseline"), std::string::npos) << base.out;
   const nlohmann::json s3 = read_json(std::filesystem::path(out) / "summary.json");
   EXPECT_DOUBLE_EQ(s3["baseline"]["comparison"]["delta"].get<double>(), 0.0);
+
+  // `quasr compare` pairs finished runs without decoding: the same numbers as --baseline, and JSON on request.
+  const std::string cmp_json = tmp.file("cmp.json");
+  const CliRun cmp = run_quasr(tmp, "compare " + out + " " + out + " --json " + cmp_json);
+  ASSERT_EQ(cmp.rc, 0) << cmp.err;
+  EXPECT_NE(cmp.out.find("+0.00 points"), std::string::npos) << cmp.out;
+  EXPECT_NE(cmp.out.find("same on 4 utterances"), std::string::npos) << cmp.out;
+  const nlohmann::json cj = read_json(cmp_json);
+  ASSERT_EQ(cj["systems"].size(), 1u);
+  EXPECT_EQ(cj["systems"][0]["comparison"], s3["baseline"]["comparison"]);
+  // Runs over different utterances are refused, naming both; so is a directory that holds no eval.
+  const std::string half = tmp.file("half");
+  std::filesystem::create_directories(half);
+  qe::write_records(std::filesystem::path(half) / "utterances.jsonl",
+                    std::vector<qe::UtteranceRecord>(records.begin(), records.begin() + 2));
+  CliRun bad = run_quasr(tmp, "compare " + out + " " + half);
+  EXPECT_EQ(bad.rc, 1);
+  EXPECT_NE(bad.err.find(half + " against " + out), std::string::npos) << bad.err;
+  EXPECT_NE(bad.err.find("baseline has 4 utterances, system 2"), std::string::npos) << bad.err;
+  bad = run_quasr(tmp, "compare " + out + " " + tmp.path.string());
+  EXPECT_EQ(bad.rc, 1);
+  EXPECT_NE(bad.err.find("no utterances.jsonl"), std::string::npos) << bad.err;
 }
 
 TEST(EvalCli, ClearErrors) {
