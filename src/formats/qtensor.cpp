@@ -158,6 +158,18 @@ void check_contents(const QTensor& q) {
   if (!q.zero_points.empty()) check_padding(q.zero_points, static_cast<size_t>(q.num_blocks()), "zero point");
 }
 
+// Throws InvalidArgument (message prefixed by `who`) unless q's sections have the sizes its spec and shape
+// require; returns them. Every reader of a hand-made QTensor (dequantize, serialize, slice_rows) starts here.
+StorageBytes check_sections(const QTensor& q, const std::string& who) {
+  const StorageBytes want = expected_storage(q.spec, q.shape);
+  const StorageBytes have = q.storage();
+  if (have.payload != want.payload || have.scales != want.scales || have.zero_points != want.zero_points ||
+      have.codebook != want.codebook)
+    throw InvalidArgument(who + "QTensor " + q.spec.to_string() + " " + shape_text(q.shape) +
+                          ": section sizes do not match its spec and shape");
+  return have;
+}
+
 }  // namespace
 
 // ---- StorageBytes ------------------------------------------------------------------------------------------------
@@ -307,11 +319,7 @@ QTensor slice_rows(const QTensor& q, int64_t r0, int64_t r1) {
   if (r0 < 0 || r1 > rows || r0 >= r1)
     throw InvalidArgument("slice_rows: rows [" + std::to_string(r0) + ", " + std::to_string(r1) +
                           ") out of range for shape " + shape_text(q.shape));
-  const StorageBytes want = expected_storage(q.spec, q.shape), have = q.storage();
-  if (have.payload != want.payload || have.scales != want.scales || have.zero_points != want.zero_points ||
-      have.codebook != want.codebook)
-    throw InvalidArgument("slice_rows: QTensor " + q.spec.to_string() + " " + shape_text(q.shape) +
-                          ": section sizes do not match its spec and shape");
+  check_sections(q, "slice_rows: ");
   const FormatTraits& f = traits(q.spec.format);
   const size_t row_elems = static_cast<size_t>(q.numel() / rows);
   const size_t bits = static_cast<size_t>(f.bits);
@@ -355,12 +363,7 @@ size_t QTensor::header_bytes() const {
 
 std::vector<uint8_t> QTensor::serialize() const {
   // Never write what deserialize would reject: the sections must be what the spec and shape require.
-  const StorageBytes want = expected_storage(spec, shape);
-  const StorageBytes st = storage();
-  if (st.payload != want.payload || st.scales != want.scales || st.zero_points != want.zero_points ||
-      st.codebook != want.codebook)
-    throw InvalidArgument("serialize: QTensor " + spec.to_string() + " " + shape_text(shape) +
-                          ": section sizes do not match its spec and shape");
+  const StorageBytes st = check_sections(*this, "serialize: ");
   const std::string text = spec.to_string();
   std::vector<uint8_t> out;
   out.reserve(header_bytes() + st.total());
@@ -500,12 +503,7 @@ StorageBytes expected_storage(const QuantSpec& spec, std::span<const int64_t> sh
 namespace detail {
 
 void check_dequantize_args(const QTensor& q, std::span<float> out) {
-  const StorageBytes want = expected_storage(q.spec, q.shape);
-  const StorageBytes have = q.storage();
-  if (have.payload != want.payload || have.scales != want.scales || have.zero_points != want.zero_points ||
-      have.codebook != want.codebook)
-    throw InvalidArgument("QTensor " + q.spec.to_string() + " " + shape_text(q.shape) +
-                          ": section sizes do not match its spec and shape");
+  check_sections(q, "");
   if (out.size() != static_cast<size_t>(q.numel()))
     throw InvalidArgument("dequantize: output has " + std::to_string(out.size()) + " elements, tensor has " +
                           std::to_string(q.numel()));
