@@ -43,12 +43,7 @@ void run(const CompareArgs& a) {
     } catch (const InvalidArgument& e) {
       throw InvalidArgument(s + " against " + a.baseline + ": " + e.what());
     }
-    std::printf("  %s\n    WER %.2f%% -> %.2f%%: %+.2f points, %.0f%% CI [%+.2f, %+.2f]%s; better on %lld, worse on "
-                "%lld, same on %lld utterances, sign test p = %.3g\n",
-                s.c_str(), 100 * c.rate_a, 100 * c.rate_b, 100 * c.delta, 100 * c.level, 100 * c.delta_lower,
-                100 * c.delta_upper, c.significant() ? " (significant)" : " (not significant)",
-                static_cast<long long>(c.b_better), static_cast<long long>(c.b_worse),
-                static_cast<long long>(c.ties), c.sign_test_p);
+    std::printf("  %s\n    %s\n", s.c_str(), eval::comparison_text(c).c_str());
     out["systems"].push_back({{"dir", s}, {"comparison", eval::to_json(c)}});
   }
   if (!a.json_out.empty()) {

@@ -58,12 +58,7 @@ void print_table(const eval::EvalResult& r, const std::string& baseline_dir) {
   if (!baseline_dir.empty()) {
     const auto base = eval::read_records(std::filesystem::path(baseline_dir) / "utterances.jsonl");
     const eval::PairedComparison c = eval::compare_records(base, r.records);
-    std::printf("  %-22s %+.2f points WER (%.2f%% -> %.2f%%), %.0f%% CI [%+.2f, %+.2f]%s; "
-                "better on %lld, worse on %lld, same on %lld utterances, sign test p = %.3g\n",
-                "vs baseline", 100 * c.delta, 100 * c.rate_a, 100 * c.rate_b, 100 * c.level, 100 * c.delta_lower,
-                100 * c.delta_upper, c.significant() ? " (significant)" : " (not significant)",
-                static_cast<long long>(c.b_better), static_cast<long long>(c.b_worse),
-                static_cast<long long>(c.ties), c.sign_test_p);
+    std::printf("  %-22s %s\n", "vs baseline", eval::comparison_text(c).c_str());
   }
 }
 

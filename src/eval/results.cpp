@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <unordered_map>
@@ -169,6 +170,18 @@ PairedComparison compare_records(const std::vector<UtteranceRecord>& baseline,
     b.push_back(it->second->words);
   }
   return compare_paired(a, b, options);
+}
+
+std::string comparison_text(const PairedComparison& c) {
+  char b[320];
+  std::snprintf(b, sizeof b,
+                "%+.2f points WER (%.2f%% -> %.2f%%), %.0f%% CI [%+.2f, %+.2f]%s; better on %lld, worse on %lld, "
+                "same on %lld utterances, sign test p = %.3g",
+                100 * c.delta, 100 * c.rate_a, 100 * c.rate_b, 100 * c.level, 100 * c.delta_lower,
+                100 * c.delta_upper, c.significant() ? " (significant)" : " (not significant)",
+                static_cast<long long>(c.b_better), static_cast<long long>(c.b_worse),
+                static_cast<long long>(c.ties), c.sign_test_p);
+  return b;
 }
 
 void write_text_atomic(const fs::path& path, const std::string& text) {

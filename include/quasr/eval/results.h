@@ -60,6 +60,9 @@ nlohmann::json to_json(const SystemSummary& s);
 // id, in any order) or InvalidArgument says which id is missing.
 PairedComparison compare_records(const std::vector<UtteranceRecord>& baseline,
                                  const std::vector<UtteranceRecord>& system, const BootstrapOptions& options = {});
+// One line for people: "+1.18 points WER (4.42% -> 5.60%), 95% CI [+0.66, +1.78] (significant); better on 73,
+// worse on 154, same on 305 utterances, sign test p = 8.08e-08" (`quasr eval --baseline`, `quasr compare`).
+std::string comparison_text(const PairedComparison& c);
 
 void write_text_atomic(const std::filesystem::path& path, const std::string& text);
 void write_json_atomic(const std::filesystem::path& path, const nlohmann::json& j);  // pretty-printed
