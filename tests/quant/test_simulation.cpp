@@ -100,14 +100,20 @@ std::vector<int> greedy(const models::WhisperModel& m, const std::vector<float>&
   return out;
 }
 
+// tiny.en quantized by `recipe` into a container in the temp directory; returns its path.
+std::string save_tiny_container(const std::string& recipe_text, const std::string& file_name) {
+  const std::string out = (std::filesystem::temp_directory_path() / file_name).string();
+  const Recipe recipe = Recipe::parse(recipe_text);
+  models::WhisperWeights w = models::load_whisper_weights(models::resolve_model_dir("tiny.en"));
+  models::save_whisper_quasr(out, w, models::quantize_whisper(w, recipe).quantized, recipe.text, "0");
+  return out;
+}
+
 TEST(SimulationTinyEn, ContainerModelEqualsQuantizeOnLoad) {
   const auto files = clips();
   ASSERT_EQ(files.size(), 4u);
   const std::string dir = models::resolve_model_dir("tiny.en");
-  const std::string out = (std::filesystem::temp_directory_path() / "quasr_test_w4a8.quasr").string();
-  const Recipe recipe = Recipe::parse("w4a8-g128");
-  models::WhisperWeights w = models::load_whisper_weights(dir);
-  models::save_whisper_quasr(out, w, models::quantize_whisper(w, recipe).quantized, recipe.text, "0");
+  const std::string out = save_tiny_container("w4a8-g128", "quasr_test_w4a8.quasr");
   models::WhisperLoadOptions sim;
   sim.simulate = true;
   const auto from_file = models::load_whisper_model(out, sim);
@@ -127,15 +133,11 @@ TEST(SimulationTinyEn, ContainerModelEqualsQuantizeOnLoad) {
 TEST(SimulationTinyEn, ContainerWithInt8EmbeddingRunsNatively) {
   const auto files = clips();
   ASSERT_EQ(files.size(), 4u);
-  const std::string dir = models::resolve_model_dir("tiny.en");
-  const std::string out = (std::filesystem::temp_directory_path() / "quasr_test_w8a8_embed.quasr").string();
-  const Recipe recipe = Recipe::parse("w8a8,embed=on");
-  models::WhisperWeights w = models::load_whisper_weights(dir);
-  models::save_whisper_quasr(out, w, models::quantize_whisper(w, recipe).quantized, recipe.text, "0");
+  const std::string out = save_tiny_container("w8a8,embed=on", "quasr_test_w8a8_embed.quasr");
   const auto from_file = models::load_whisper_model(out, {});
   models::WhisperLoadOptions o;
   o.recipe = "w8a8,embed=on";
-  const auto on_load = models::load_whisper_model(dir, o);
+  const auto on_load = models::load_whisper_model("tiny.en", o);
   const auto mel = mel_window(files[1]);
   const auto e1 = from_file->encode(mel), e2 = on_load->encode(mel);
   EXPECT_EQ(e1, e2);
