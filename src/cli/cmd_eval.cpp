@@ -3,9 +3,12 @@
 // DIR/summary.json. The work is eval::evaluate(); this file only parses options and formats the table.
 #include <cstdio>
 #include <optional>
+#include <unordered_set>
 
 #include "commands.h"
 #include "quasr/core/error.h"
+#include "quasr/eval/dataset.h"
+#include "quasr/eval/results.h"
 #include "quasr/eval/run.h"
 
 namespace quasr::cli {
@@ -62,15 +65,35 @@ void print_table(const eval::EvalResult& r, const std::string& baseline_dir) {
   }
 }
 
+// Refuses, before any decoding, a --baseline that is not a finished eval over exactly the utterances this run
+// selects (the same ids): the paired test needs one record per utterance on both sides.
+void check_baseline_matches(const std::string& baseline_dir, const eval::EvalRequest& req) {
+  const std::filesystem::path file = std::filesystem::path(baseline_dir) / "utterances.jsonl";
+  if (!std::filesystem::exists(file))
+    throw InvalidArgument("--baseline " + baseline_dir + ": no utterances.jsonl there (run quasr eval -o " +
+                          baseline_dir + " first)");
+  const auto base = eval::read_records(file);
+  const eval::Dataset selected = eval::select(eval::load_dataset(eval::resolve_dataset(req.data)), req.selection);
+  const auto& want = selected.utterances;
+  const std::string hint = "; run the baseline with the same --data, --limit and --shuffle";
+  if (base.size() != want.size())
+    throw InvalidArgument("--baseline " + baseline_dir + " holds " + std::to_string(base.size()) +
+                          " utterances, this run selects " + std::to_string(want.size()) + hint);
+  std::unordered_set<std::string> ids;
+  for (const auto& r : base) ids.insert(r.id);
+  for (const auto& u : want)
+    if (!ids.contains(u.id))
+      throw InvalidArgument("--baseline " + baseline_dir + " has no record of utterance '" + u.id +
+                            "', which this run selects" + hint);
+}
+
 void run(EvalArgs& a) {
   if (a.limit) {
     if (*a.limit <= 0) throw InvalidArgument("--limit must be >= 1, got " + std::to_string(*a.limit));
     a.req.selection.limit = static_cast<size_t>(*a.limit);
   }
   a.req.selection.shuffle_seed = a.shuffle;
-  if (!a.baseline.empty() && !std::filesystem::exists(std::filesystem::path(a.baseline) / "utterances.jsonl"))
-    throw InvalidArgument("--baseline " + a.baseline + ": no utterances.jsonl there (run quasr eval -o " +
-                          a.baseline + " first)");
+  if (!a.baseline.empty()) check_baseline_matches(a.baseline, a.req);
   a.req.out_dir = a.out;
   const eval::EvalResult r = eval::evaluate(a.req);
   if (!a.baseline.empty()) {

@@ -119,6 +119,22 @@ TEST(EvalCli, SummaryFilesAndResume) {
   bad = run_quasr(tmp, "compare " + out + " " + tmp.path.string());
   EXPECT_EQ(bad.rc, 1);
   EXPECT_NE(bad.err.find("no utterances.jsonl"), std::string::npos) << bad.err;
+  // eval --baseline over other utterances is refused before decoding anything (no records written).
+  const std::string refused = tmp.file("refused");
+  bad = run_quasr(tmp, "eval --data " + test_clean() + " --limit 3 -t 2 -q -o " + refused + " --baseline " + out);
+  EXPECT_EQ(bad.rc, 1);
+  EXPECT_NE(bad.err.find("holds 4 utterances, this run selects 3"), std::string::npos) << bad.err;
+  EXPECT_FALSE(std::filesystem::exists(std::filesystem::path(refused) / "utterances.jsonl"));
+  bad = run_quasr(tmp, "eval --data " + test_clean() + " -t 2 -q -o " + refused + " --baseline " + half);
+  EXPECT_EQ(bad.rc, 1);
+  EXPECT_NE(bad.err.find("holds 2 utterances, this run selects 4"), std::string::npos) << bad.err;
+  std::vector<qe::UtteranceRecord> renamed = records;
+  renamed[1].id = "not-in-test-clean";
+  qe::write_records(std::filesystem::path(half) / "utterances.jsonl", renamed);
+  bad = run_quasr(tmp, "eval --data " + test_clean() + " -t 2 -q -o " + refused + " --baseline " + half);
+  EXPECT_EQ(bad.rc, 1);
+  EXPECT_NE(bad.err.find("no record of utterance '" + records[1].id + "'"), std::string::npos) << bad.err;
+  EXPECT_FALSE(std::filesystem::exists(std::filesystem::path(refused) / "utterances.jsonl"));
 }
 
 TEST(EvalCli, ClearErrors) {
