@@ -28,6 +28,7 @@ struct SweepArgs {
   std::string progress = "auto";
   std::vector<std::string> merge_inputs;
   std::string merge_out;
+  bool merge_partial = false;
 };
 
 report::ProgressStyle parse_progress(const std::string& s) {
@@ -120,9 +121,17 @@ void run_merge(const SweepArgs& a) {
   const report::MergeStats m = report::merge_sweeps(inputs, a.merge_out, &std::cerr);
   std::printf("quasr sweep merge: %zu of %zu points present (%zu copied, %zu corrupted skipped)\n", m.present,
               m.points, m.copied, m.skipped_corrupt);
-  if (m.outputs_written) std::printf("report: %s/report.html, %s/results.md\n", a.merge_out.c_str(),
-                                     a.merge_out.c_str());
-  else std::printf("some points are still missing; run the remaining shards and merge again\n");
+  if (m.outputs_written) {
+    std::printf("report: %s/report.html, %s/results.md\n", a.merge_out.c_str(), a.merge_out.c_str());
+  } else if (a.merge_partial) {
+    // An interim report of a long sweep: the finished points, the rest listed as not finished yet.
+    report::write_sweep_outputs(a.merge_out);
+    std::printf("partial report (%zu of %zu points): %s/report.html, %s/results.md\n", m.present, m.points,
+                a.merge_out.c_str(), a.merge_out.c_str());
+  } else {
+    std::printf("some points are still missing; run the remaining shards and merge again (--partial reports "
+                "the finished ones now)\n");
+  }
 }
 
 }  // namespace
@@ -147,6 +156,8 @@ void register_sweep(CLI::App& app) {
   CLI::App* merge = cmd->add_subcommand("merge", "Combine shard output directories into one and write the report");
   merge->add_option("inputs", a->merge_inputs, "Shard output directories")->required();
   merge->add_option("--output,-o", a->merge_out, "Merged output directory (may be one of the inputs)")->required();
+  merge->add_flag("--partial", a->merge_partial,
+                  "Write the report even when points are missing (they are listed as not finished)");
   merge->callback([a] { run_merge(*a); });
   cmd->require_subcommand(0, 1);
   cmd->callback([a, merge] {

@@ -17,6 +17,8 @@ struct ResultRow {
   std::string weight_format;                          // "int4" from "w=int4:g128,...", else the recipe
   double size_mb = 0, bits_per_weight = 0, compression_fp32 = 0, compression_fp16 = 0;
   double peak_memory_mb = 0, rtf = 0, speed_x_realtime = 0;  // 0 = unknown
+  // The linear layers alone (what the Whisper study reports), from the point's extra.size.linear; 0 = unknown.
+  double linear_mb = 0, linear_bits_per_weight = 0;
 };
 
 struct Frontiers {

@@ -205,7 +205,7 @@ std::string layer_tables(const std::vector<ResultRow>& rows) {
 std::string results_table(const std::vector<ResultRow>& rows, const Frontiers& f) {
   std::ostringstream o;
   o << "<table class=\"results\"><tr><th>label</th><th>recipe</th><th>WER % (95% CI)</th><th>Δ vs baseline"
-       " (p)</th><th>size MB</th><th>bits/w</th><th>× FP32</th><th>× FP16</th><th>memory MB</th><th>RTF</th>"
+       " (p)</th><th>size MB</th><th>bits/w</th><th>linear MB</th><th>linear bits/w</th><th>× FP32</th><th>× FP16</th><th>memory MB</th><th>RTF</th>"
        "<th>speed ×RT</th></tr>\n";
   auto cell = [](double v, int d) { return v > 0 ? num(v, d) : std::string("–"); };
   for (size_t i = 0; i < rows.size(); ++i) {
@@ -220,6 +220,7 @@ std::string results_table(const std::vector<ResultRow>& rows, const Frontiers& f
     else
       o << (r.stored.point.is_baseline ? "baseline" : "–");
     o << "</td><td>" << cell(r.size_mb, 2) << "</td><td>" << cell(r.bits_per_weight, 2) << "</td><td>"
+      << cell(r.linear_mb, 2) << "</td><td>" << cell(r.linear_bits_per_weight, 2) << "</td><td>"
       << cell(r.compression_fp32, 2) << "</td><td>" << cell(r.compression_fp16, 2) << "</td><td>"
       << cell(r.peak_memory_mb, 0) << "</td><td>" << cell(r.rtf, 3) << "</td><td>" << cell(r.speed_x_realtime, 1)
       << "</td></tr>\n";

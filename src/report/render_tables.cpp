@@ -54,6 +54,8 @@ json row_json(const ResultRow& r) {
             {"weight_bytes", r.stored.result.weight_bytes},
             {"weight_elements", r.stored.result.weight_elements},
             {"bits_per_weight", r.bits_per_weight},
+            {"linear_mb", r.linear_mb},
+            {"linear_bits_per_weight", r.linear_bits_per_weight},
             {"compression_vs_fp32", r.compression_fp32},
             {"compression_vs_fp16", r.compression_fp16},
             {"peak_memory_mb", r.peak_memory_mb},
@@ -67,8 +69,8 @@ json row_json(const ResultRow& r) {
 std::string results_csv(const std::vector<ResultRow>& rows) {
   std::ostringstream o;
   o << "index,label,recipe,weight_format,utterances,wer,wer_lower,wer_upper,cer,delta_wer,delta_lower,delta_upper,"
-       "sign_test_p,size_mb,bits_per_weight,compression_vs_fp32,compression_vs_fp16,peak_memory_mb,rtf,"
-       "speed_x_realtime,hash\n";
+       "sign_test_p,size_mb,bits_per_weight,linear_mb,linear_bits_per_weight,compression_vs_fp32,"
+       "compression_vs_fp16,peak_memory_mb,rtf,speed_x_realtime,hash\n";
   for (const auto& r : rows) {
     const auto& s = r.summary;
     o << r.stored.point.index << "," << csv_field(r.stored.point.entry.label) << ","
@@ -80,7 +82,8 @@ std::string results_csv(const std::vector<ResultRow>& rows) {
         << fixed(r.vs_baseline->delta_upper, 6) << "," << fixed(r.vs_baseline->sign_test_p, 6);
     else
       o << ",,,";
-    o << "," << known(r.size_mb, 3) << "," << known(r.bits_per_weight, 3) << "," << known(r.compression_fp32, 3)
+    o << "," << known(r.size_mb, 3) << "," << known(r.bits_per_weight, 3) << "," << known(r.linear_mb, 3) << ","
+      << known(r.linear_bits_per_weight, 3) << "," << known(r.compression_fp32, 3)
       << "," << known(r.compression_fp16, 3) << "," << known(r.peak_memory_mb, 1) << "," << known(r.rtf, 4) << ","
       << known(r.speed_x_realtime, 2) << "," << r.stored.point.hash << "\n";
   }
@@ -94,10 +97,11 @@ std::string results_markdown(const Manifest& m, const std::vector<ResultRow>& ro
     << " on " << (m.context.dataset_name.empty() ? m.context.dataset_id.substr(0, 12) : m.context.dataset_name)
     << "\n\n";
   o << "WER in %, 95% bootstrap CI; Δ = WER − baseline WER (percentage points) with the paired sign-test p-value; "
-       "size = stored weight bytes; RTF = decode seconds / audio seconds; speed = audio seconds per second.\n\n";
-  o << "| label | recipe | WER % (CI) | Δ vs baseline (p) | size MB | bits/weight | × vs FP32 | × vs FP16 | "
-       "memory MB | RTF | speed ×RT |\n";
-  o << "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|\n";
+       "size = stored weight bytes of the whole model, linear = of the Linear layers alone (as the Whisper study "
+       "counts); RTF = decode seconds / audio seconds; speed = audio seconds per second.\n\n";
+  o << "| label | recipe | WER % (CI) | Δ vs baseline (p) | size MB | bits/weight | linear MB | linear bits/w | "
+       "× vs FP32 | × vs FP16 | memory MB | RTF | speed ×RT |\n";
+  o << "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
   for (const auto& r : rows) {
     const auto& s = r.summary;
     o << "| " << md_cell(r.stored.point.entry.label) << " | `" << md_cell(r.stored.point.entry.recipe) << "` | "
@@ -108,7 +112,8 @@ std::string results_markdown(const Manifest& m, const std::vector<ResultRow>& ro
         << fixed(r.vs_baseline->sign_test_p, 3) << ")";
     else
       o << (r.stored.point.is_baseline ? "baseline" : "–");
-    o << " | " << known(r.size_mb, 2) << " | " << known(r.bits_per_weight, 2) << " | " << known(r.compression_fp32, 2)
+    o << " | " << known(r.size_mb, 2) << " | " << known(r.bits_per_weight, 2) << " | " << known(r.linear_mb, 2)
+      << " | " << known(r.linear_bits_per_weight, 2) << " | " << known(r.compression_fp32, 2)
       << " | " << known(r.compression_fp16, 2) << " | " << known(r.peak_memory_mb, 0) << " | " << known(r.rtf, 3)
       << " | " << known(r.speed_x_realtime, 1) << " |\n";
   }
@@ -147,6 +152,11 @@ size_t write_sweep_outputs(const fs::path& out_dir) {
       r.compression_fp16 = 2.0 * double(res.weight_elements) / double(res.weight_bytes);
     }
     if (res.peak_memory_bytes > 0) r.peak_memory_mb = double(res.peak_memory_bytes) / 1e6;
+    if (res.extra.is_object() && res.extra.contains("size") && res.extra["size"].contains("linear")) {
+      const json& lin = res.extra["size"]["linear"];
+      r.linear_mb = lin.value("bytes", 0.0) / 1e6;
+      r.linear_bits_per_weight = lin.value("bits_per_weight", 0.0);
+    }
     if (r.summary.audio_seconds > 0 && r.summary.decode_seconds > 0) {
       r.rtf = r.summary.decode_seconds / r.summary.audio_seconds;
       r.speed_x_realtime = 1.0 / r.rtf;

@@ -222,9 +222,16 @@ TEST(SweepCli, RunResumeShardMerge) {
       found = true;
       EXPECT_DOUBLE_EQ(j["summary"]["wer"].get<double>(), eval_wer);
       EXPECT_EQ(j["weight_bytes"].get<int64_t>(), 4 * j["weight_elements"].get<int64_t>());
+      EXPECT_DOUBLE_EQ(j["linear_bits_per_weight"].get<double>(), 32.0);
+    } else {  // int4 codes + one FP16 scale per 128 weights, in the Linear layers
+      EXPECT_DOUBLE_EQ(j["linear_bits_per_weight"].get<double>(), 4.125);
+      EXPECT_LT(j["linear_mb"].get<double>(), j["size_mb"].get<double>() / 4);
     }
   }
   EXPECT_TRUE(found);
+  const std::string md = qt::read_file((std::filesystem::path(tmp.file("all")) / "results.md").string());
+  EXPECT_NE(md.find("| linear MB | linear bits/w |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| 4.12 |"), std::string::npos) << md;
 
   const CliRun again = run_quasr(tmp, "sweep " + grid + common + " -o " + tmp.file("all"));
   ASSERT_EQ(again.rc, 0) << again.err;
@@ -236,8 +243,21 @@ TEST(SweepCli, RunResumeShardMerge) {
     ASSERT_EQ(s.rc, 0) << s.err;
     EXPECT_NE(s.out.find("1 computed"), std::string::npos) << s.out;
   }
-  const CliRun m = run_quasr(tmp, "sweep merge " + tmp.file("shard0") + " " + tmp.file("shard1") + " -o " +
-                                      tmp.file("merged"));
+  // One shard alone: no report unless asked for; --partial renders the finished point and lists the other.
+  const std::filesystem::path half = tmp.file("half");
+  CliRun m = run_quasr(tmp, "sweep merge " + tmp.file("shard0") + " -o " + half.string());
+  ASSERT_EQ(m.rc, 0) << m.err;
+  EXPECT_NE(m.out.find("1 of 2 points present"), std::string::npos) << m.out;
+  EXPECT_FALSE(std::filesystem::exists(half / "report.html"));
+  m = run_quasr(tmp, "sweep merge " + tmp.file("shard0") + " -o " + half.string() + " --partial");
+  ASSERT_EQ(m.rc, 0) << m.err;
+  EXPECT_NE(m.out.find("partial report (1 of 2 points)"), std::string::npos) << m.out;
+  EXPECT_TRUE(std::filesystem::exists(half / "report.html"));
+  const std::string partial_md = qt::read_file((half / "results.md").string());
+  EXPECT_NE(partial_md.find("Not finished yet (1): w4-g128;"), std::string::npos) << partial_md;
+
+  m = run_quasr(tmp, "sweep merge " + tmp.file("shard0") + " " + tmp.file("shard1") + " -o " +
+                         tmp.file("merged"));
   ASSERT_EQ(m.rc, 0) << m.err;
   EXPECT_NE(m.out.find("2 of 2 points present"), std::string::npos) << m.out;
   EXPECT_TRUE(std::filesystem::exists(std::filesystem::path(tmp.file("merged")) / "report.html"));
