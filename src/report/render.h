@@ -25,6 +25,9 @@ struct Frontiers {
   std::vector<size_t> size_vs_wer, speed_vs_wer;  // indices into the rows
 };
 
+// One scatter (size or, with speed, RTF against WER) as a stand-alone SVG document: the report's chart.
+std::string scatter_svg(const std::vector<ResultRow>& rows, const Frontiers& frontiers, bool speed);
+
 std::string render_html(const Manifest& manifest, const std::vector<ResultRow>& rows, const Frontiers& frontiers,
                         const std::vector<std::string>& missing_labels);
 

@@ -56,7 +56,25 @@ std::vector<double> ticks(double lo, double hi, int target = 5) {
   return t;
 }
 
-// Scatter of cost (x) against WER % (y) with CI error bars, the frontier polyline and labelled points.
+// Ticks for a log-scale axis over [lo, hi] (lo > 0): 1, 2, 5 times the powers of ten inside it.
+std::vector<double> log_ticks(double lo, double hi) {
+  std::vector<double> t;
+  for (double decade = std::pow(10, std::floor(std::log10(lo))); decade <= hi; decade *= 10)
+    for (double m : {1.0, 2.0, 5.0})
+      if (m * decade >= lo * (1 - 1e-9) && m * decade <= hi * (1 + 1e-9)) t.push_back(m * decade);
+  return t;
+}
+
+// The scatters' CSS, inside the SVG so the stand-alone files (size_vs_wer.svg, ...) look like the page's charts.
+const char* kChartStyle =
+    "<style>text{font:11px sans-serif;fill:#333}.label{font-size:11px;fill:#111}.axis{font-size:12px}</style>\n";
+
+// Scatter of cost (x) against WER % (y) with CI error bars, the frontier polyline and labelled points. The WER
+// axis turns logarithmic when the points span more than a factor kLogSpan (a collapsed scheme near 100 % beside
+// good ones at 5 % would otherwise squash every good point into the bottom few pixels).
+constexpr double kLogSpan = 8;
+const char* kSizeAxis = "weight size (MB)";
+const char* kSpeedAxis = "real-time factor (decode s / audio s, lower is faster)";
 std::string scatter(const std::string& id, const std::string& x_title, const std::vector<ResultRow>& rows,
                     const std::vector<double>& cost, const std::vector<size_t>& frontier,
                     const std::map<std::string, std::string>& colors) {
@@ -73,26 +91,40 @@ std::string scatter(const std::string& id, const std::string& x_title, const std
     y0 = std::min(y0, 100 * rows[i].summary.wer_ci.lower);
     y1 = std::max(y1, 100 * rows[i].summary.wer_ci.upper);
   }
+  double min_wer = 1e300;  // the lowest point WER above zero (CI lower bounds may be 0)
+  for (size_t i : shown)
+    if (rows[i].summary.score.wer() > 0) min_wer = std::min(min_wer, 100 * rows[i].summary.score.wer());
+  const bool log_y = min_wer < 1e300 && y1 / min_wer > kLogSpan;
   double xpad = (x1 - x0) * 0.08 + (x1 == x0 ? x1 * 0.1 + 1e-9 : 0), ypad = (y1 - y0) * 0.08 + 0.1;
-  x0 = std::max(0.0, x0 - xpad), x1 += xpad, y0 = std::max(0.0, y0 - ypad), y1 += ypad;
+  x0 = std::max(0.0, x0 - xpad), x1 += xpad;
+  if (log_y) {
+    y0 = std::max(y0, min_wer / 2) / 1.1, y1 *= 1.1;  // a CI bound at 0 is drawn at the axis' bottom
+  } else {
+    y0 = std::max(0.0, y0 - ypad), y1 += ypad;
+  }
   auto X = [&](double v) { return left + (v - x0) / (x1 - x0) * (W - left - right); };
-  auto Y = [&](double v) { return H - bottom - (v - y0) / (y1 - y0) * (H - top - bottom); };
+  auto Y = [&](double v) {
+    const double f = log_y ? (std::log(std::max(v, y0)) - std::log(y0)) / (std::log(y1) - std::log(y0))
+                           : (v - y0) / (y1 - y0);
+    return H - bottom - f * (H - top - bottom);
+  };
   o << "<svg id=\"" << id << "\" class=\"chart\" xmlns=\"http://www.w3.org/2000/svg\" width=\"" << W
-    << "\" height=\"" << H << "\" viewBox=\"0 0 " << W << " " << H << "\" role=\"img\">\n";
+    << "\" height=\"" << H << "\" viewBox=\"0 0 " << W << " " << H << "\" role=\"img\">\n" << kChartStyle;
   o << "<rect x=\"" << left << "\" y=\"" << top << "\" width=\"" << W - left - right << "\" height=\""
     << H - top - bottom << "\" fill=\"#fafafa\" stroke=\"#ccc\"/>\n";
   for (double t : ticks(x0, x1))
     o << "<line x1=\"" << X(t) << "\" x2=\"" << X(t) << "\" y1=\"" << top << "\" y2=\"" << H - bottom
       << "\" stroke=\"#e4e4e4\"/><text x=\"" << X(t) << "\" y=\"" << H - bottom + 16
       << "\" text-anchor=\"middle\" class=\"tick\">" << num(t, t < 10 ? 2 : 0) << "</text>\n";
-  for (double t : ticks(y0, y1))
+  for (double t : log_y ? log_ticks(y0, y1) : ticks(y0, y1))
     o << "<line x1=\"" << left << "\" x2=\"" << W - right << "\" y1=\"" << Y(t) << "\" y2=\"" << Y(t)
       << "\" stroke=\"#e4e4e4\"/><text x=\"" << left - 6 << "\" y=\"" << Y(t) + 4
-      << "\" text-anchor=\"end\" class=\"tick\">" << num(t, 1) << "</text>\n";
+      << "\" text-anchor=\"end\" class=\"tick\">" << num(t, t < 1 ? 2 : (log_y ? 0 : 1)) << "</text>\n";
   o << "<text x=\"" << (left + W - right) / 2 << "\" y=\"" << H - 12 << "\" text-anchor=\"middle\" class=\"axis\">"
     << esc(x_title) << "</text>\n";
   o << "<text transform=\"translate(16," << (top + H - bottom) / 2
-    << ") rotate(-90)\" text-anchor=\"middle\" class=\"axis\">WER % (95% CI)</text>\n";
+    << ") rotate(-90)\" text-anchor=\"middle\" class=\"axis\">WER % (95% CI" << (log_y ? ", log scale" : "")
+    << ")</text>\n";
   if (frontier.size() >= 1) {
     o << "<path class=\"frontier\" d=\"";
     for (size_t k = 0; k < frontier.size(); ++k)
@@ -234,11 +266,6 @@ std::string results_table(const std::vector<ResultRow>& rows, const Frontiers& f
 std::string render_html(const Manifest& m, const std::vector<ResultRow>& rows, const Frontiers& frontiers,
                         const std::vector<std::string>& missing) {
   auto colors = format_colors(rows);
-  std::vector<double> size, rtf;
-  for (const auto& r : rows) {
-    size.push_back(r.size_mb);
-    rtf.push_back(r.rtf);
-  }
   const std::string model = m.context.model_name.empty() ? m.context.model_id.substr(0, 12) : m.context.model_name;
   const std::string data =
       m.context.dataset_name.empty() ? m.context.dataset_id.substr(0, 12) : m.context.dataset_name;
@@ -263,15 +290,19 @@ std::string render_html(const Manifest& m, const std::vector<ResultRow>& rows, c
     << "…; dataset " << esc(m.context.dataset_id.substr(0, 16)) << "…; decode options: <code>"
     << esc(m.context.decode_options) << "</code>. Rows in bold are on the size–WER Pareto frontier.</p>\n";
   o << "<h2>Results</h2>\n" << results_table(rows, frontiers);
-  o << "<h2>Size vs WER</h2>\n"
-    << scatter("scatter-size", "weight size (MB)", rows, size, frontiers.size_vs_wer, colors);
-  o << "<h2>Speed vs WER</h2>\n"
-    << scatter("scatter-speed", "real-time factor (decode s / audio s, lower is faster)", rows, rtf,
-               frontiers.speed_vs_wer, colors);
+  o << "<h2>Size vs WER</h2>\n" << scatter_svg(rows, frontiers, /*speed=*/false);
+  o << "<h2>Speed vs WER</h2>\n" << scatter_svg(rows, frontiers, /*speed=*/true);
   o << "<h2>WER per format</h2>\n" << format_bars(rows, colors);
   o << "<h2>Per-layer precision and size</h2>\n" << layer_tables(rows);
   o << "</body></html>\n";
   return o.str();
+}
+
+std::string scatter_svg(const std::vector<ResultRow>& rows, const Frontiers& frontiers, bool speed) {
+  std::vector<double> cost;
+  for (const auto& r : rows) cost.push_back(speed ? r.rtf : r.size_mb);
+  return speed ? scatter("scatter-speed", kSpeedAxis, rows, cost, frontiers.speed_vs_wer, format_colors(rows))
+               : scatter("scatter-size", kSizeAxis, rows, cost, frontiers.size_vs_wer, format_colors(rows));
 }
 
 }  // namespace quasr::report::detail

@@ -193,6 +193,8 @@ size_t write_sweep_outputs(const fs::path& out_dir) {
                            {"speed_vs_wer", frontier_json(frontiers.speed_vs_wer, "rtf", rtf)},
                            {"missing", missing}});
   eval::write_text_atomic(out_dir / "report.html", detail::render_html(*manifest, rows, frontiers, missing));
+  eval::write_text_atomic(out_dir / "size_vs_wer.svg", detail::scatter_svg(rows, frontiers, /*speed=*/false));
+  eval::write_text_atomic(out_dir / "speed_vs_wer.svg", detail::scatter_svg(rows, frontiers, /*speed=*/true));
   return rows.size();
 }
 

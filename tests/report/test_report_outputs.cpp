@@ -172,6 +172,43 @@ TEST(ReportOutputs, TablesAgreeWithTheStore) {
   }
 }
 
+// The two scatters also stand alone as SVG files (for documents), with their own style. Their WER axis is linear
+// for points within a factor 8 and logarithmic once a collapsed point (here int2: every word wrong) sits beside
+// good ones, so the good points are not squashed together at the bottom.
+TEST(ReportOutputs, ScattersStandAloneAndGoLogarithmicForACollapsedPoint) {
+  const fs::path linear = rendered_sweep("svg_linear");
+  for (const char* name : {"size_vs_wer.svg", "speed_vs_wer.svg"}) {
+    const std::string svg = slurp(linear / name);
+    EXPECT_EQ(svg.rfind("<svg ", 0), 0u) << name;
+    EXPECT_NE(svg.find("xmlns=\"http://www.w3.org/2000/svg\""), std::string::npos) << name;
+    EXPECT_NE(svg.find("<style>"), std::string::npos) << name;
+    EXPECT_EQ(svg.find("log scale"), std::string::npos) << name;
+    EXPECT_NE(svg.find("class=\"frontier\""), std::string::npos) << name;
+  }
+  EXPECT_NE(slurp(linear / "report.html").find(slurp(linear / "size_vs_wer.svg")), std::string::npos)
+      << "the page shows the same chart as the file";
+
+  auto dir = fresh_dir("svg_log");
+  Grid g = parse_grid("recipe w8a8 W8A8\nrecipe w=int2:g64 collapsed\n", "log.grid");
+  SweepOptions o;
+  o.out_dir = dir;
+  o.progress = ProgressStyle::Quiet;
+  o.bootstrap.resamples = 200;
+  run_sweep(g, test_context(), [](const SweepPoint& p, Progress& pr) {
+    PointResult r = fake_evaluate(p, pr);
+    if (p.entry.label == "collapsed")
+      for (auto& rec : r.records) rec.words = {0, 9, 0, 0};  // 9 substitutions of 9 words
+    return r;
+  }, o);
+  const std::string svg = slurp(dir / "size_vs_wer.svg");
+  EXPECT_NE(svg.find("WER % (95% CI, log scale)"), std::string::npos);
+  EXPECT_NE(svg.find(">100</text>"), std::string::npos) << "a 1-2-5 tick at 100 %";
+  EXPECT_NE(svg.find(">10</text>"), std::string::npos);
+  size_t circles = 0;
+  for (size_t p = svg.find("<circle"); p != std::string::npos; p = svg.find("<circle", p + 1)) ++circles;
+  EXPECT_EQ(circles, 3u + 3u) << "3 points and 3 legend dots (fp32, w8a8, int2)";
+}
+
 TEST(ReportOutputs, HtmlIsSelfContainedAndRendersInHeadlessChromium) {
   auto dir = rendered_sweep("html");
   const std::string html = slurp(dir / "report.html");

@@ -23,7 +23,8 @@ Grid test_grid() {
       "test.grid");
 }
 
-const char* kOutputs[] = {"results.jsonl", "results.csv", "results.md", "pareto.json", "report.html", "sweep.json"};
+const char* kOutputs[] = {"results.jsonl", "results.csv", "results.md",      "pareto.json",
+                          "report.html",   "size_vs_wer.svg", "speed_vs_wer.svg", "sweep.json"};
 
 void expect_same_outputs(const fs::path& a, const fs::path& b) {
   // Compared as booleans: a mismatch names the file without printing two whole reports.
