@@ -87,7 +87,18 @@ void run_sweep_command(SweepArgs& a) {
         req.out_dir = fs::path(a.out) / "in-progress" / p.hash;
         req.resume = true;
         req.on_utterance = [&progress](size_t done, size_t total) { progress.advance(done, total); };
-        eval::EvalResult r = eval::evaluate(req);
+        eval::EvalResult r;
+        try {
+          r = eval::evaluate(req);
+        } catch (const eval::ResumeMismatch& e) {
+          // The point's identity (its hash) already pins the model's content, recipe, data and options, so
+          // records of another run here come from elsewhere (e.g. the store was made in a checkout at another
+          // path): start the point afresh rather than stop the sweep.
+          std::fprintf(stderr, "quasr sweep: %s: discarding its in-progress records (%s)\n",
+                       p.entry.label.c_str(), e.what());
+          fs::remove_all(req.out_dir);
+          r = eval::evaluate(req);
+        }
         report::PointResult out;
         out.weight_bytes = r.size.model.bytes;
         out.weight_elements = r.size.model.elements;

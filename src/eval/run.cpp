@@ -230,7 +230,7 @@ EvalResult evaluate(const EvalRequest& req) {
     for (auto& r : read_records(jsonl)) {
       const nlohmann::json got = r.extra.value("run", nlohmann::json());
       if (got != identity)
-        throw InvalidArgument("--resume: " + jsonl.string() + " holds results of another run (" + got.dump() +
+        throw ResumeMismatch("--resume: " + jsonl.string() + " holds results of another run (" + got.dump() +
                               "), not of " + identity.dump() + "; use another output directory");
       done.emplace(r.id, std::move(r));
     }

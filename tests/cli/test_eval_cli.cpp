@@ -237,6 +237,26 @@ TEST(SweepCli, RunResumeShardMerge) {
   ASSERT_EQ(again.rc, 0) << again.err;
   EXPECT_NE(again.out.find("0 computed, 2 already done"), std::string::npos) << again.out;
 
+  // A point left in progress by another run (here: the fp32 eval's records under w4-g128's hash, as a store
+  // moved from a checkout at another path would hold) is started afresh, not a reason to stop the sweep.
+  {
+    const auto manifest = read_json(std::filesystem::path(tmp.file("all")) / "sweep.json");
+    std::string w4_hash;
+    for (const auto& p : manifest["points"])
+      if (p["recipe"] == "w4-g128") w4_hash = p["hash"];
+    ASSERT_FALSE(w4_hash.empty()) << manifest.dump();
+    const std::filesystem::path all = tmp.file("all");
+    std::filesystem::remove(all / "points" / (w4_hash + ".json"));
+    std::filesystem::create_directories(all / "in-progress" / w4_hash);
+    std::filesystem::copy_file(std::filesystem::path(tmp.file("eval")) / "utterances.jsonl",
+                               all / "in-progress" / w4_hash / "utterances.jsonl");
+    const CliRun moved = run_quasr(tmp, "sweep " + grid + common + " -o " + all.string());
+    ASSERT_EQ(moved.rc, 0) << moved.err;
+    EXPECT_NE(moved.out.find("1 computed, 1 already done"), std::string::npos) << moved.out;
+    EXPECT_NE(moved.err.find("w4-g128: discarding its in-progress records"), std::string::npos) << moved.err;
+    EXPECT_TRUE(std::filesystem::exists(all / "points" / (w4_hash + ".json")));
+  }
+
   for (const char* shard : {"0/2", "1/2"}) {
     const CliRun s = run_quasr(tmp, "sweep " + grid + common + " --shard " + shard + " -o " +
                                          tmp.file(std::string("shard") + shard[0]));

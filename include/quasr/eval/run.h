@@ -19,6 +19,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "quasr/core/error.h"
 #include "quasr/eval/dataset.h"
 #include "quasr/eval/results.h"
 #include "quasr/models/whisper.h"
@@ -113,6 +114,14 @@ struct EvalResult {
   MemoryModel memory;
   int64_t peak_rss_bytes = 0;
   SpeedReport speed;  // over the utterances decoded in this run (resumed ones excluded)
+};
+
+// With request.resume, the records already in out_dir/utterances.jsonl are of another run (other model directory,
+// recipe, decoding options): thrown before anything is decoded, so a caller that owns the directory (a sweep's
+// in-progress point) can discard it and start the point afresh.
+class ResumeMismatch : public InvalidArgument {
+ public:
+  using InvalidArgument::InvalidArgument;
 };
 
 EvalResult evaluate(const EvalRequest& request);
