@@ -69,8 +69,8 @@ std::vector<double> log_ticks(double lo, double hi) {
 const char* kChartStyle =
     "<style>text{font:11px sans-serif;fill:#333}.label{font-size:11px;fill:#111}.axis{font-size:12px}</style>\n";
 
-// Scatter of cost (x) against WER % (y) with CI error bars, the frontier polyline and labelled points. The WER
-// axis turns logarithmic when the points span more than a factor kLogSpan (a collapsed scheme near 100 % beside
+// Scatter of cost (x) against WER % (y) with CI error bars, the frontier polyline and labelled points. Each axis
+// turns logarithmic when the points span more than a factor kLogSpan on it (a collapsed scheme near 100 % beside
 // good ones at 5 % would otherwise squash every good point into the bottom few pixels).
 constexpr double kLogSpan = 8;
 const char* kSizeAxis = "weight size (MB)";
@@ -95,14 +95,22 @@ std::string scatter(const std::string& id, const std::string& x_title, const std
   for (size_t i : shown)
     if (rows[i].summary.score.wer() > 0) min_wer = std::min(min_wer, 100 * rows[i].summary.score.wer());
   const bool log_y = min_wer < 1e300 && y1 / min_wer > kLogSpan;
+  const bool log_x = x0 > 0 && x1 / x0 > kLogSpan;  // e.g. 4-bit Linear layers at 8 MB beside FP32 at 66
   double xpad = (x1 - x0) * 0.08 + (x1 == x0 ? x1 * 0.1 + 1e-9 : 0), ypad = (y1 - y0) * 0.08 + 0.1;
-  x0 = std::max(0.0, x0 - xpad), x1 += xpad;
+  if (log_x) {
+    x0 /= 1.15, x1 *= 1.15;
+  } else {
+    x0 = std::max(0.0, x0 - xpad), x1 += xpad;
+  }
   if (log_y) {
     y0 = std::max(y0, min_wer / 2) / 1.1, y1 *= 1.1;  // a CI bound at 0 is drawn at the axis' bottom
   } else {
     y0 = std::max(0.0, y0 - ypad), y1 += ypad;
   }
-  auto X = [&](double v) { return left + (v - x0) / (x1 - x0) * (W - left - right); };
+  auto X = [&](double v) {
+    const double f = log_x ? (std::log(v) - std::log(x0)) / (std::log(x1) - std::log(x0)) : (v - x0) / (x1 - x0);
+    return left + f * (W - left - right);
+  };
   auto Y = [&](double v) {
     const double f = log_y ? (std::log(std::max(v, y0)) - std::log(y0)) / (std::log(y1) - std::log(y0))
                            : (v - y0) / (y1 - y0);
@@ -112,7 +120,7 @@ std::string scatter(const std::string& id, const std::string& x_title, const std
     << "\" height=\"" << H << "\" viewBox=\"0 0 " << W << " " << H << "\" role=\"img\">\n" << kChartStyle;
   o << "<rect x=\"" << left << "\" y=\"" << top << "\" width=\"" << W - left - right << "\" height=\""
     << H - top - bottom << "\" fill=\"#fafafa\" stroke=\"#ccc\"/>\n";
-  for (double t : ticks(x0, x1))
+  for (double t : log_x ? log_ticks(x0, x1) : ticks(x0, x1))
     o << "<line x1=\"" << X(t) << "\" x2=\"" << X(t) << "\" y1=\"" << top << "\" y2=\"" << H - bottom
       << "\" stroke=\"#e4e4e4\"/><text x=\"" << X(t) << "\" y=\"" << H - bottom + 16
       << "\" text-anchor=\"middle\" class=\"tick\">" << num(t, t < 10 ? 2 : 0) << "</text>\n";
@@ -121,7 +129,7 @@ std::string scatter(const std::string& id, const std::string& x_title, const std
       << "\" stroke=\"#e4e4e4\"/><text x=\"" << left - 6 << "\" y=\"" << Y(t) + 4
       << "\" text-anchor=\"end\" class=\"tick\">" << num(t, t < 1 ? 2 : (log_y ? 0 : 1)) << "</text>\n";
   o << "<text x=\"" << (left + W - right) / 2 << "\" y=\"" << H - 12 << "\" text-anchor=\"middle\" class=\"axis\">"
-    << esc(x_title) << "</text>\n";
+    << esc(x_title) << (log_x ? ", log scale" : "") << "</text>\n";
   o << "<text transform=\"translate(16," << (top + H - bottom) / 2
     << ") rotate(-90)\" text-anchor=\"middle\" class=\"axis\">WER % (95% CI" << (log_y ? ", log scale" : "")
     << ")</text>\n";
@@ -300,9 +308,26 @@ std::string render_html(const Manifest& m, const std::vector<ResultRow>& rows, c
 
 std::string scatter_svg(const std::vector<ResultRow>& rows, const Frontiers& frontiers, bool speed) {
   std::vector<double> cost;
-  for (const auto& r : rows) cost.push_back(speed ? r.rtf : r.size_mb);
-  return speed ? scatter("scatter-speed", kSpeedAxis, rows, cost, frontiers.speed_vs_wer, format_colors(rows))
-               : scatter("scatter-size", kSizeAxis, rows, cost, frontiers.size_vs_wer, format_colors(rows));
+  if (speed) {
+    for (const auto& r : rows) cost.push_back(r.rtf);
+    return scatter("scatter-speed", kSpeedAxis, rows, cost, frontiers.speed_vs_wer, format_colors(rows));
+  }
+  // When the points differ only in their Linear layers (the rest of the model, e.g. an unquantized token
+  // embedding, is the same size in every point), the x axis is the Linear layers' size: the Whisper study's axis,
+  // which spreads points that a large constant would crowd together. whole = constant + linear, so the frontier
+  // (computed on the whole size) is the same on either axis.
+  double rest_lo = 1e300, rest_hi = -1e300;
+  for (const auto& r : rows) {
+    if (r.size_mb <= 0) continue;
+    const double rest = r.linear_mb > 0 ? r.size_mb - r.linear_mb : -1e300;
+    rest_lo = std::min(rest_lo, rest), rest_hi = std::max(rest_hi, rest);
+  }
+  const bool linear_axis = rest_lo > 0 && rest_hi - rest_lo <= 1e-3 * rest_hi;
+  for (const auto& r : rows) cost.push_back(linear_axis ? (r.size_mb > 0 ? r.linear_mb : 0) : r.size_mb);
+  const std::string title = linear_axis ? "Linear layers' weight size (MB; the other " + num(rest_hi, 2) +
+                                              " MB are the same in every point)"
+                                        : std::string(kSizeAxis);
+  return scatter("scatter-size", title, rows, cost, frontiers.size_vs_wer, format_colors(rows));
 }
 
 }  // namespace quasr::report::detail

@@ -198,10 +198,16 @@ TEST(ReportOutputs, ScattersStandAloneAndGoLogarithmicForACollapsedPoint) {
     PointResult r = fake_evaluate(p, pr);
     if (p.entry.label == "collapsed")
       for (auto& rec : r.records) rec.words = {0, 9, 0, 0};  // 9 substitutions of 9 words
+    // Every point's model is its Linear layers plus the same 1 MB of other weights.
+    r.extra = {{"size", {{"linear", {{"bytes", r.weight_bytes - 1'000'000}, {"bits_per_weight", 1.0}}}}}};
     return r;
   }, o);
   const std::string svg = slurp(dir / "size_vs_wer.svg");
   EXPECT_NE(svg.find("WER % (95% CI, log scale)"), std::string::npos);
+  // The x axis is then the Linear layers' size, logarithmic: they span 8.8 (int2) to 147 MB (fp32).
+  EXPECT_NE(svg.find("Linear layers' weight size (MB; the other 1.00 MB are the same in every point), log scale"),
+            std::string::npos)
+      << svg.substr(0, 2000);
   EXPECT_NE(svg.find(">100</text>"), std::string::npos) << "a 1-2-5 tick at 100 %";
   EXPECT_NE(svg.find(">10</text>"), std::string::npos);
   size_t circles = 0;
