@@ -522,9 +522,12 @@ BlockMapper::BlockMapper(std::span<const int64_t> shape, const Granularity& g) :
 BlockLayout group_elements(std::span<const int64_t> shape, const Granularity& g) {
   const int64_t n = checked_numel(shape);
   BlockLayout l;
-  if (g.kind == GranularityKind::kPerTensor || g.kind == GranularityKind::kPerGroup) {
-    const int64_t size = g.kind == GranularityKind::kPerTensor ? n : g.group;
-    const int64_t nb = n / size;
+  // Per-tensor, per-group and per-channel on the outermost axis (rows of a matrix, tokens of activations) are
+  // runs of consecutive flat indices: offsets only, no index list to build or follow.
+  const bool outer_channels = g.kind == GranularityKind::kPerChannel && g.axis == 0;
+  if (g.kind == GranularityKind::kPerTensor || g.kind == GranularityKind::kPerGroup || outer_channels) {
+    const int64_t nb = outer_channels ? shape[0] : g.kind == GranularityKind::kPerTensor ? 1 : n / g.group;
+    const int64_t size = nb > 0 ? n / nb : 0;
     l.offsets.resize(nb + 1);
     for (int64_t b = 0; b <= nb; ++b) l.offsets[b] = b * size;
     return l;
