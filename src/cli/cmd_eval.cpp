@@ -29,7 +29,7 @@ std::string mib(int64_t bytes) {
   return b;
 }
 
-void print_table(const eval::EvalResult& r, const std::string& baseline_dir) {
+void print_table(const eval::EvalResult& r, const std::optional<eval::PairedComparison>& vs_baseline) {
   const auto& s = r.summary;
   std::printf("quasr eval: %s, recipe %s (%s), %zu utterances of %s (beam %d, %d threads)\n", r.model.c_str(),
               r.recipe.c_str(), r.execution.c_str(), r.records.size(), r.data_source.c_str(), r.beam_size,
@@ -58,16 +58,14 @@ void print_table(const eval::EvalResult& r, const std::string& baseline_dir) {
                 r.speed.encode_seconds, r.speed.decode_seconds);
   else
     std::printf("  %-22s n/a (every utterance was resumed from a previous run)\n", "RTF");
-  if (!baseline_dir.empty()) {
-    const auto base = eval::read_records(std::filesystem::path(baseline_dir) / "utterances.jsonl");
-    const eval::PairedComparison c = eval::compare_records(base, r.records);
-    std::printf("  %-22s %s\n", "vs baseline", eval::comparison_text(c).c_str());
-  }
+  if (vs_baseline) std::printf("  %-22s %s\n", "vs baseline", eval::comparison_text(*vs_baseline).c_str());
 }
 
-// Refuses, before any decoding, a --baseline that is not a finished eval over exactly the utterances this run
-// selects (the same ids): the paired test needs one record per utterance on both sides.
-void check_baseline_matches(const std::string& baseline_dir, const eval::EvalRequest& req) {
+// The records of --baseline DIR, read before any decoding; refuses a baseline that is not a finished eval over
+// exactly the utterances this run selects (the same ids): the paired test needs one record per utterance on both
+// sides.
+std::vector<eval::UtteranceRecord> read_matching_baseline(const std::string& baseline_dir,
+                                                          const eval::EvalRequest& req) {
   const std::filesystem::path file = std::filesystem::path(baseline_dir) / "utterances.jsonl";
   if (!std::filesystem::exists(file))
     throw InvalidArgument("--baseline " + baseline_dir + ": no utterances.jsonl there (run quasr eval -o " +
@@ -85,6 +83,7 @@ void check_baseline_matches(const std::string& baseline_dir, const eval::EvalReq
     if (!ids.contains(u.id))
       throw InvalidArgument("--baseline " + baseline_dir + " has no record of utterance '" + u.id +
                             "', which this run selects" + hint);
+  return base;
 }
 
 void run(EvalArgs& a) {
@@ -93,17 +92,19 @@ void run(EvalArgs& a) {
     a.req.selection.limit = static_cast<size_t>(*a.limit);
   }
   a.req.selection.shuffle_seed = a.shuffle;
-  if (!a.baseline.empty()) check_baseline_matches(a.baseline, a.req);
+  const std::vector<eval::UtteranceRecord> base =
+      a.baseline.empty() ? std::vector<eval::UtteranceRecord>() : read_matching_baseline(a.baseline, a.req);
   a.req.out_dir = a.out;
   const eval::EvalResult r = eval::evaluate(a.req);
+  std::optional<eval::PairedComparison> vs_baseline;
   if (!a.baseline.empty()) {
+    vs_baseline = eval::compare_records(base, r.records);
     // Keep the comparison with the summary so reports need not recompute it.
-    const auto base = eval::read_records(std::filesystem::path(a.baseline) / "utterances.jsonl");
     nlohmann::json s = eval::summary_json(r);
-    s["baseline"] = {{"dir", a.baseline}, {"comparison", eval::to_json(eval::compare_records(base, r.records))}};
+    s["baseline"] = {{"dir", a.baseline}, {"comparison", eval::to_json(*vs_baseline)}};
     eval::write_json_atomic(a.req.out_dir / "summary.json", s);
   }
-  print_table(r, a.baseline);
+  print_table(r, vs_baseline);
   std::printf("results: %s (per utterance), %s (summary)\n", (a.req.out_dir / "utterances.jsonl").c_str(),
               (a.req.out_dir / "summary.json").c_str());
 }

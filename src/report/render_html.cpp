@@ -245,8 +245,8 @@ std::string layer_tables(const std::vector<ResultRow>& rows) {
 std::string results_table(const std::vector<ResultRow>& rows, const Frontiers& f) {
   std::ostringstream o;
   o << "<table class=\"results\"><tr><th>label</th><th>recipe</th><th>WER % (95% CI)</th><th>Δ vs baseline"
-       " (p)</th><th>size MB</th><th>bits/w</th><th>linear MB</th><th>linear bits/w</th><th>× FP32</th><th>× FP16</th><th>memory MB</th><th>RTF</th>"
-       "<th>speed ×RT</th></tr>\n";
+       " (p)</th><th>size MB</th><th>bits/w</th><th>linear MB</th><th>linear bits/w</th><th>× FP32</th>"
+       "<th>× FP16</th><th>memory MB</th><th>RTF</th><th>speed ×RT</th></tr>\n";
   auto cell = [](double v, int d) { return v > 0 ? num(v, d) : std::string("–"); };
   for (size_t i = 0; i < rows.size(); ++i) {
     const auto& r = rows[i];
