@@ -13,7 +13,9 @@
 // What differs between the peers: quasr's integer kernels start from FP32 activations (quantization per token
 // is inside the timed call); oneDNN's int8 matmul is handed activations already in u8 and its bf16 one already
 // in bf16. For the VNNI kernels the GEMM alone is timed too, handed u8 codes like oneDNN (quasr_gemm_us,
-// vs_dnnl_int8_gemm). Every library gets its weights prepacked once, outside the timing (oneDNN: reorder to its
+// vs_dnnl_int8_gemm). For every integer kernel (hot) the whole call is also set against oneDNN doing the same
+// whole job from FP32 activations, per-token quantization by its own primitives included (DnnlInt8FromF32;
+// dnnl_int8_f32in_us, vs_dnnl_int8_f32in). Every library gets its weights prepacked once, outside the timing (oneDNN: reorder to its
 // preferred layout; quasr: prepare_weight).
 #include <benchmark/benchmark.h>
 
@@ -140,6 +142,76 @@ struct DnnlLinear {
     strm.wait();
   }
 };
+
+// oneDNN's int8 matmul handed the same FP32 activations quasr's whole call gets, quantizing them per token with
+// oneDNN's own primitives, so that it pays for what quasr pays for: the row max and min (two reductions; max|x|
+// = max(max, -min)), a reorder f32 -> s8 with a runtime scale per row (127 / max|x|), the matmul s8 x s8 -> f32
+// with per-channel output scales, and a binary multiply of its output by the row scales (max|x| / 127). The
+// row scales are a separate binary primitive because oneDNN 2.6's matmul with a per-row binary post-op falls back
+// to its reference implementation (ONEDNN_VERBOSE: ref_int8, thousands of times slower). The loop over M (scales
+// from the row extremes) is the only non-oneDNN code; it touches M values.
+struct DnnlInt8FromF32 {
+  dnnl::engine eng{dnnl::engine::kind::cpu, 0};
+  dnnl::stream strm{eng};
+  int64_t M;
+  dnnl::reduction row_max, row_min;
+  dnnl::reorder quantize;
+  dnnl::matmul prim;
+  dnnl::binary scale_rows;
+  dnnl::memory src, mx, mn, codes, inv_scales, row_scales, dst, weights;
+  std::vector<float> inv, rs;
+
+  DnnlInt8FromF32(int64_t m, int64_t N, int64_t K, const float* x, const int8_t* w_nk) : M(m) {
+    using dt = dnnl::memory::data_type;
+    using tag = dnnl::memory::format_tag;
+    const dnnl::memory::desc src_md({M, K}, dt::f32, tag::ab), ext_md({M, 1}, dt::f32, tag::ab);
+    const dnnl::memory::desc codes_md({M, K}, dt::s8, tag::ab), dst_md({M, N}, dt::f32, tag::ab);
+    src = dnnl::memory(src_md, eng, const_cast<float*>(x));
+    mx = dnnl::memory(ext_md, eng);
+    mn = dnnl::memory(ext_md, eng);
+    row_max = dnnl::reduction(dnnl::reduction::primitive_desc(
+        dnnl::reduction::desc(dnnl::algorithm::reduction_max, src_md, ext_md, 0.f, 0.f), eng));
+    row_min = dnnl::reduction(dnnl::reduction::primitive_desc(
+        dnnl::reduction::desc(dnnl::algorithm::reduction_min, src_md, ext_md, 0.f, 0.f), eng));
+    inv.resize(static_cast<size_t>(M));
+    rs.resize(static_cast<size_t>(M));
+    inv_scales = dnnl::memory(dnnl::memory::desc({M}, dt::f32, tag::a), eng, inv.data());
+    row_scales = dnnl::memory(ext_md, eng, rs.data());
+    codes = dnnl::memory(codes_md, eng);
+    dnnl::primitive_attr qattr;
+    qattr.set_output_scales(1 << 0, {DNNL_RUNTIME_F32_VAL});
+    quantize = dnnl::reorder(dnnl::reorder::primitive_desc(eng, src_md, eng, codes_md, qattr));
+    dnnl::primitive_attr attr;
+    attr.set_output_scales(1 << 1, std::vector<float>(static_cast<size_t>(N), 0.01f));
+    const dnnl::memory::desc wei_any({K, N}, dt::s8, tag::any), wei_user({K, N}, dt::s8, tag::ba);
+    const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(codes_md, wei_any, dst_md), attr, eng);
+    prim = dnnl::matmul(pd);
+    dst = dnnl::memory(dst_md, eng);
+    scale_rows = dnnl::binary(dnnl::binary::primitive_desc(
+        dnnl::binary::desc(dnnl::algorithm::binary_mul, dst_md, ext_md, dst_md), eng));
+    dnnl::memory user(wei_user, eng, const_cast<int8_t*>(w_nk));
+    weights = dnnl::memory(pd.weights_desc(), eng);
+    dnnl::reorder(user, weights).execute(strm, user, weights);
+    strm.wait();
+  }
+  void run() {
+    row_max.execute(strm, {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, mx}});
+    row_min.execute(strm, {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, mn}});
+    strm.wait();
+    const float* hi = static_cast<const float*>(mx.get_data_handle());
+    const float* lo = static_cast<const float*>(mn.get_data_handle());
+    for (int64_t m = 0; m < M; ++m) {
+      const float amax = std::max(hi[m], -lo[m]);
+      inv[static_cast<size_t>(m)] = amax > 0 ? 127.0f / amax : 1.0f;
+      rs[static_cast<size_t>(m)] = amax > 0 ? amax / 127.0f : 1.0f;
+    }
+    quantize.execute(strm, {{DNNL_ARG_FROM, src}, {DNNL_ARG_TO, codes},
+                            {DNNL_ARG_ATTR_OUTPUT_SCALES, inv_scales}});
+    prim.execute(strm, {{DNNL_ARG_SRC, codes}, {DNNL_ARG_WEIGHTS, weights}, {DNNL_ARG_DST, dst}});
+    scale_rows.execute(strm, {{DNNL_ARG_SRC_0, dst}, {DNNL_ARG_SRC_1, row_scales}, {DNNL_ARG_DST, dst}});
+    strm.wait();
+  }
+};
 #endif
 
 void bm_qlinear(benchmark::State& state, size_t kernel_index, Shape s, int64_t M, bool cold) {
@@ -196,7 +268,15 @@ void bm_qlinear(benchmark::State& state, size_t kernel_index, Shape s, int64_t M
   const auto d_int8 = peer(dt::u8, dt::s8, xu8.data(), w8.data(), nk);
   const auto d_bf16 = peer(dt::bf16, dt::bf16, xbf.data(), wbf.data(), 2 * nk);
   const auto d_f32 = peer(dt::f32, dt::f32, x.data(), wcopy.data(), 4 * nk);
-  std::vector<double> t_int8, t_bf16, t_f32;
+  std::vector<double> t_int8, t_bf16, t_f32, t_int8_f32in;
+  // Hot integer kernels only: the like-for-like whole call (both start from FP32 activations).
+  std::unique_ptr<DnnlInt8FromF32> d_int8_f32in;
+  if (k.integer_activations && !cold) {
+    try {
+      d_int8_f32in = std::make_unique<DnnlInt8FromF32>(M, s.N, s.K, x.data(), w8.data());
+    } catch (const dnnl::error&) {
+    }
+  }
 #endif
   size_t it = 0;
   for (auto _ : state) {
@@ -220,6 +300,11 @@ void bm_qlinear(benchmark::State& state, size_t kernel_index, Shape s, int64_t M
       d->run(it);
       t->push_back(seconds_since(t0));
     }
+    if (d_int8_f32in) {
+      t0 = thread_cpu_seconds();
+      d_int8_f32in->run();
+      t_int8_f32in.push_back(seconds_since(t0));
+    }
 #endif
     ++it;
   }
@@ -234,6 +319,10 @@ void bm_qlinear(benchmark::State& state, size_t kernel_index, Shape s, int64_t M
     state.counters[std::string("vs_dnnl_") + name] = peer_s / q;
   }
   if (gemm_only && !t_int8.empty()) state.counters["vs_dnnl_int8_gemm"] = median(t_int8) / median(t_gemm);
+  if (!t_int8_f32in.empty()) {
+    state.counters["dnnl_int8_f32in_us"] = median(t_int8_f32in) * 1e6;
+    state.counters["vs_dnnl_int8_f32in"] = median(t_int8_f32in) / q;
+  }
 #endif
   if (gemm_only) state.counters["quasr_gemm_us"] = median(t_gemm) * 1e6;
   state.SetLabel(spec + " " + act.to_string() + (cold ? " cold x" + std::to_string(copies) : ""));

@@ -2,21 +2,22 @@
 """Summarize a `quasr_bench --benchmark_filter=Qlinear --benchmark_format=json` run (docs/benchmarks.md).
 
 Per kernel and case (M1, M4, M1500 hot; cold M1): the median and range over the shapes of each ratio
-vs_<peer> = peer time / quasr time (> 1: quasr faster), and for the VNNI kernels the GEMM-only ratio.
+vs_<peer> = peer time / quasr time (> 1: quasr faster), for the VNNI and AMX kernels the GEMM-only ratio, and
+for the integer kernels the whole call against oneDNN int8 doing the whole job from FP32 (vs_dnnl_int8_f32in).
 
     OMP_NUM_THREADS=1 build/quasr_bench --benchmark_filter=Qlinear --benchmark_min_time=0.2 \
         --benchmark_format=json --benchmark_out=build/bench_qlinear.json
     python3 scripts/bench_qlinear_summary.py build/bench_qlinear.json [--rows]
 
 --rows also prints one table row per benchmark: | name | weights, activations | quasr us | quasr GEMM us |
-oneDNN int8 us | bf16 us | f32 us | the ratios above |.
+oneDNN int8 us | oneDNN int8 from FP32 us | bf16 us | f32 us | the ratios above |.
 """
 import collections
 import json
 import statistics
 import sys
 
-RATIOS = ["vs_dnnl_int8", "vs_dnnl_int8_gemm", "vs_dnnl_bf16", "vs_dnnl_f32"]
+RATIOS = ["vs_dnnl_int8", "vs_dnnl_int8_gemm", "vs_dnnl_int8_f32in", "vs_dnnl_bf16", "vs_dnnl_f32"]
 
 
 def main():
@@ -34,7 +35,8 @@ def main():
                 return f"{b[key]:.1f}" if key in b else ""
             cells = " | ".join(f"{b[r]:.2f}" if r in b else "" for r in RATIOS)
             print(f"| {kernel}/{shape}/{m}{' cold' if family == 'QlinearCold' else ''} | {b.get('label', '')} | "
-                  f"{us('quasr_us')} | {us('quasr_gemm_us')} | {us('dnnl_int8_us')} | {us('dnnl_bf16_us')} | "
+                  f"{us('quasr_us')} | {us('quasr_gemm_us')} | {us('dnnl_int8_us')} | {us('dnnl_int8_f32in_us')} | "
+                  f"{us('dnnl_bf16_us')} | "
                   f"{us('dnnl_f32_us')} | {cells} |")
     if "--rows" in sys.argv:
         print()
