@@ -111,7 +111,7 @@ void Linear::forward(const float* x, int64_t rows, int64_t ldx, float* y, int64_
       kernels::qlinear(*quant->prepared, x, rows, ldx, bias.empty() ? nullptr : bias.data(), y, ldy);
       return;
     }
-    if (!quant->sim_codes.empty()) {
+    if (!quant->sim.empty()) {
       quant::simulate_integer_linear(*quant, x, rows, ldx, bias.empty() ? nullptr : bias.data(), y, ldy);
       return;
     }

@@ -9,6 +9,7 @@
 
 #include "quasr/audio/audio.h"
 #include "quasr/audio/mel.h"
+#include "quasr/core/cpu_features.h"
 #include "quasr/core/error.h"
 #include "quasr/kernels/gemm.h"
 #include "quasr/kernels/qlinear.h"
@@ -195,14 +196,53 @@ TEST(Simulation, LinearEqualsQlinearRef) {
         EXPECT_NEAR(y_sim[m * N + n], y_ref[m * N + n], 1e-5 * mag) << spec << " " << m << "," << n;
       }
     // The integer simulation the model uses for these pairs is bit-exact with the reference.
-    QuantizedWeight qw{w, act, nullptr};
+    QuantizedWeight qw{w, act, nullptr, 0, {}};
     prepare_integer_simulation(qw);
-    ASSERT_FALSE(qw.sim_codes.empty());
+    ASSERT_FALSE(qw.sim.empty());
     std::vector<float> y_int(M * N), bias(N, 0.25f), y_ref_b(M * N);
     simulate_integer_linear(qw, x.data(), M, K, bias.data(), y_int.data(), N);
     kernels::qlinear_ref(w, act, x.data(), M, K, bias.data(), y_ref_b.data(), N);
     EXPECT_EQ(y_int, y_ref_b) << spec;
   }
+}
+
+// The integer simulation's exact kernels (src/quant/simulate_int_dot.inc, one copy per ISA) on shapes that break
+// their tiling: odd group sizes (padded to int16 pairs), channel counts that are not a multiple of the 16-channel
+// block, row counts around the 4-row tile and the 16-row chunk, and both paths (int32 kernels; the FP32 sgemm of
+// the codes for one group and >= 64 rows). Each ISA this CPU has (QUASR_ISA caps the choice) must give
+// qlinear_ref's result bit for bit, with static and dynamic activations, zero-point weights and a bias.
+TEST(Simulation, IntegerKernelsOnEveryIsaEqualQlinearRef) {
+  struct Case {
+    const char* spec;
+    int64_t N, K;
+  };
+  const Case cases[] = {{"int8:pc", 17, 96},     {"int8:pt", 33, 64},      {"int4:g32", 40, 96},
+                        {"int3:g3:zp", 5, 9},    {"int8:g5", 16, 35},      {"int4:g128", 1, 256},
+                        {"int8:pc:zp", 31, 130}, {"int2:g7:zp", 18, 21}};
+  const char* const isas[] = {"scalar", "avx2", "avx512"};
+  for (const char* isa : isas) {
+    if (!isa_supported(isa == std::string("scalar") ? Isa::Scalar : isa == std::string("avx2") ? Isa::Avx2 : Isa::Avx512))
+      continue;
+    ::setenv("QUASR_ISA", isa, 1);
+    for (const Case& c : cases)
+      for (int64_t M : {1, 3, 4, 5, 15, 16, 17, 70})
+        for (const char* act_text : {"int8-dyn-token", "int8-static:0.05", "int4-dyn-token"}) {
+          const auto x = random_rows(M, c.K, static_cast<uint32_t>(M * 131 + c.K));
+          const auto wv = random_rows(c.N, c.K, static_cast<uint32_t>(c.N + 7));
+          const int64_t shape[2] = {c.N, c.K};
+          const formats::QTensor w = formats::quantize(wv, shape, formats::QuantSpec::parse(c.spec));
+          const auto act = parse_activation(act_text);
+          QuantizedWeight qw{w, act, nullptr, 0, {}};
+          prepare_integer_simulation(qw);
+          ASSERT_FALSE(qw.sim.empty()) << c.spec;
+          std::vector<float> bias(c.N), y(M * c.N), y_ref(M * c.N);
+          for (int64_t n = 0; n < c.N; ++n) bias[n] = 0.125f * static_cast<float>(n % 5) - 0.25f;
+          simulate_integer_linear(qw, x.data(), M, c.K, bias.data(), y.data(), c.N);
+          kernels::qlinear_ref(w, act, x.data(), M, c.K, bias.data(), y_ref.data(), c.N);
+          EXPECT_EQ(y, y_ref) << isa << " " << c.spec << " M=" << M << " " << act_text;
+        }
+  }
+  ::unsetenv("QUASR_ISA");
 }
 
 }  // namespace

@@ -13,6 +13,19 @@
 
 namespace quasr::quant {
 
+// How the simulation path holds an integer weight that meets integer activations (prepare_integer_simulation):
+// its integer values (code, or code - zero point) packed for the exact int32 kernels of simulate_integer_linear,
+// and its scales.
+struct IntegerSimulation {
+  int64_t group = 0;         // input channels per scale: the group size, or K for per-channel / per-tensor
+  int64_t group_padded = 0;  // group rounded up to even (the kernels multiply int16 pairs)
+  int64_t blocks = 0;        // 16-channel blocks (N rounded up)
+  std::vector<int16_t> packed;  // [blocks][K / group][group_padded / 2][16][2] (src/quant/simulate_int_dot.h)
+  std::vector<float> scales;    // [blocks][K / group][16]: channel n's scale of group g at [n / 16][g][n % 16]
+  int32_t max_abs = 0;          // largest |integer value|: bounds the partial sums (simulate_integer_linear)
+  bool empty() const { return packed.empty(); }
+};
+
 struct QuantizedWeight {
   // The stored weight. A natively run Whisper model keeps its sections only for the token embedding (rows are
   // looked up from it); elsewhere the prepared kernel weight is the one copy and qtensor keeps spec and shape.
@@ -22,17 +35,16 @@ struct QuantizedWeight {
   // > 0: the stored weight is Q(W H) for the block-Hadamard H of this block (quant/hadamard.h, rotate=hadamard), and
   // every input row is rotated by H before the product (and before activation quantization).
   int64_t input_hadamard_block = 0;
-  // Simulation of integer x integer products (symmetric integer weight, integer activations): the weight codes as
-  // floats [N][K] and its scales [N][K / group]; empty otherwise (see simulate_integer_linear).
-  std::vector<float> sim_codes, sim_scales;
-  int64_t sim_group = 0;
+  // Simulation of integer x integer products (symmetric integer weight, integer activations); empty otherwise.
+  IntegerSimulation sim;
 };
 
 // Fills the sim_* fields when (weight, activations) is an integer x integer pair; no-op otherwise.
 void prepare_integer_simulation(QuantizedWeight& q);
 // y = x . W^T + bias as the integer kernels define it (kernels::qlinear_ref): activations quantized to codes per
-// row, per group acc_g = sum of code products (FP32 sgemm over integer codes: exact while partial sums stay below
-// 2^24), y = (sum over groups, in order, of acc_g * s_w,g) * s_x + bias. Requires prepare_integer_simulation.
+// row by formats::quantize, per group acc_g = the exact integer sum of code products (int32 kernels, or an FP32
+// sgemm over the codes where every partial sum is provably below 2^24 and so exact too), y = (sum over groups, in
+// order, of acc_g * s_w,g) * s_x + bias. Requires prepare_integer_simulation.
 void simulate_integer_linear(const QuantizedWeight& q, const float* x, int64_t rows, int64_t ldx, const float* bias,
                              float* y, int64_t ldy);
 
