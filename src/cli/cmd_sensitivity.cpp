@@ -13,6 +13,7 @@
 #include "quasr/core/parallel.h"
 #include "quasr/eval/dataset.h"
 #include "quasr/eval/run.h"
+#include "quasr/io/file_util.h"
 #include "quasr/models/whisper_quantized.h"
 #include "quasr/models/whisper_sensitivity.h"
 #include "quasr/quant/sensitivity.h"
@@ -97,6 +98,59 @@ void register_sensitivity(CLI::App& app) {
   cmd->add_flag("--allow-eval-data", a->allow_eval_data, "Allow mini-eval as data (not for evaluations)");
   cmd->add_flag("--quiet,-q", a->quiet, "No per-tensor progress lines");
   cmd->callback([a] { run(*a); });
+
+  struct DivergenceArgs {
+    std::string model = "tiny.en", data = "mini-calib", out;
+    std::optional<int64_t> limit = 16;
+    uint64_t seed = 0;
+    std::vector<std::string> recipes;
+    bool native = false, allow_eval_data = false;
+    int threads = 0;
+  };
+  auto d = std::make_shared<DivergenceArgs>();
+  CLI::App* div = app.add_subcommand(
+      "divergence", "Rank whole recipes by their teacher-forced KL from the FP32 model on calibration audio (fast, "
+                    "before a WER evaluation)");
+  div->add_option("recipes", d->recipes, "Recipes (text, preset or @file), each measured with all its tensors quantized")
+      ->required();
+  div->add_option("--model,-m", d->model, "Full-precision model name (tiny.en, base) or directory")->capture_default_str();
+  div->add_option("--data,-d", d->data, "Calibration split directory, manifest, or mini-calib (never the evaluation set)")
+      ->capture_default_str();
+  div->add_option("--limit,-n", d->limit, "Use the first N utterances after shuffling")->capture_default_str();
+  div->add_option("--seed", d->seed, "Seed of the utterance shuffle")->capture_default_str();
+  div->add_flag("--native", d->native, "Run quantized layers on the native kernels (default: the simulation path)");
+  div->add_option("--threads,-t", d->threads, "Worker threads (0 = all cores)")->capture_default_str();
+  div->add_option("--output,-o", d->out, "Also write the results as JSON here");
+  div->add_flag("--allow-eval-data", d->allow_eval_data, "Allow mini-eval as data (not for evaluations)");
+  div->callback([d] {
+    if (d->limit && *d->limit <= 0) throw InvalidArgument("--limit must be >= 1, got " + std::to_string(*d->limit));
+    if (d->threads < 0) throw InvalidArgument("--threads must be >= 0, got " + std::to_string(d->threads));
+    for (const std::string& r : d->recipes)  // syntax errors before any work
+      if (r != "fp32") (void)quant::Recipe::from_argument(r);
+    const auto [audio, description] =
+        select_calibration_data("divergence", "ranking recipes", d->data, d->limit, d->seed, d->allow_eval_data);
+    set_num_threads(d->threads);
+    std::printf("| recipe | KL nats/token | top-1 agreement %% | seconds |\n|---|---:|---:|---:|\n");
+    std::fflush(stdout);
+    const auto results = models::measure_recipe_divergence(
+        d->model, audio, d->recipes, !d->native, [](const models::RecipeDivergence& r) {
+          std::printf("| `%s` | %.4g | %.2f | %.1f |\n", r.recipe.c_str(), r.kl, 100.0 * r.top1_agreement, r.seconds);
+          std::fflush(stdout);
+        });
+    std::printf("%lld scored tokens on %s (%s); FP32 against its stored teacher: KL %.2g\n",
+                static_cast<long long>(results.at(0).tokens), description.c_str(), d->model.c_str(),
+                results.at(0).fp32_self_kl);
+    if (!d->out.empty()) {
+      nlohmann::json j = {{"model", d->model}, {"data", description}, {"tokens", results.at(0).tokens},
+                          {"fp32_self_kl", results.at(0).fp32_self_kl},
+                          {"simulate", !d->native}, {"results", nlohmann::json::array()}};
+      for (const auto& r : results)
+        j["results"].push_back({{"recipe", r.recipe}, {"kl", r.kl}, {"top1_agreement", r.top1_agreement},
+                                {"seconds", r.seconds}});
+      io::write_text_file_atomic(d->out, j.dump(1) + "\n");
+      std::printf("wrote %s\n", d->out.c_str());
+    }
+  });
 
   struct MixArgs {
     std::string sens, model, recipe;

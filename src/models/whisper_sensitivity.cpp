@@ -74,6 +74,58 @@ double kl_sum(const Utterance& u, const std::vector<float>& logits, int64_t V) {
   return s;
 }
 
+// The FP32 teacher of every utterance: greedy decoding without timestamps as the forced sequence, and the FP32
+// log-probabilities of its scored positions. Adds the scored positions to *tokens and sets *self_kl, the FP32
+// model's KL against its own stored (float) teacher per token: close to zero, the floor of what can be resolved.
+std::vector<Utterance> prepare_teacher(const WhisperModel& model, std::span<const CalibrationAudio> audio,
+                                       int64_t* tokens, double* self_kl) {
+  const WhisperConfig& cfg = model.config();
+  const int64_t V = cfg.n_vocab;
+  const auto tokenizer = Tokenizer::load(model.directory());
+  const WhisperTokens tok = WhisperTokens::from(tokenizer);
+  GenerateOptions g;
+  g.beam_size = 1;
+  g.suppress_tokens = suppressed_tokens(tokenizer, std::vector<int>{-1});
+  g.return_no_speech_prob = false;
+  std::vector<Utterance> utts;
+  int64_t scored = 0;
+  for (const CalibrationAudio& a : audio) {
+    Utterance u;
+    const audio::LogMel mel = audio::log_mel_spectrogram(audio::load_audio_16k(a.path), cfg.n_mels, 160);
+    u.window = first_window(mel);
+    u.encoder_out = model.encode(u.window);
+    std::vector<int> prompt{tok.sot};
+    if (cfg.multilingual) {
+      const auto langs = detect_language(model, tokenizer, u.encoder_out);
+      prompt.push_back(tokenizer.token_id("<|" + langs.at(0).code + "|>"));
+      prompt.push_back(tok.transcribe);
+    }
+    prompt.push_back(tok.no_timestamps);
+    const GenerateResult r = whisper_generate(model, tok, u.encoder_out, prompt, g);
+    u.tokens = prompt;
+    const auto& gen = r.hypotheses.at(0).tokens;
+    u.tokens.insert(u.tokens.end(), gen.begin(), gen.end());
+    u.first_scored = static_cast<int64_t>(prompt.size()) - 1;
+    u.scored = static_cast<int64_t>(u.tokens.size()) - u.first_scored;
+    const std::vector<float> logits = teacher_forced_logits(model, u.encoder_out, u.tokens);
+    u.teacher.resize(static_cast<size_t>(u.scored * V));
+    std::vector<double> lp;
+    for (int64_t r = 0; r < u.scored; ++r) {
+      log_softmax(logits.data() + (u.first_scored + r) * V, V, lp);
+      for (int64_t i = 0; i < V; ++i) u.teacher[r * V + i] = static_cast<float>(lp[i]);
+    }
+    scored += u.scored;
+    utts.push_back(std::move(u));
+  }
+  // The teacher is stored in float: the FP32 model scored against it must give (close to) zero, not a rounding
+  // artefact that would swamp the KL of int8 weights.
+  double kl = 0;
+  for (const Utterance& u : utts) kl += kl_sum(u, teacher_forced_logits(model, u.encoder_out, u.tokens), V);
+  *tokens += scored;
+  *self_kl = kl / static_cast<double>(std::max<int64_t>(scored, 1));
+  return utts;
+}
+
 bool measured_kind(const quant::TensorInfo& t, const SensitivityOptions& o) {
   switch (t.kind) {
     case quant::TensorInfo::Kind::kLinear: return true;
@@ -130,47 +182,8 @@ quant::Sensitivity measure_whisper_sensitivity(const std::string& model_name, st
     throw InvalidArgument("sensitivity: no quantizable tensor matches '" + options.tensors + "'" +
                           (options.conv || options.embed ? "" : " (Linear weights only without --conv / --embed)"));
 
-  // The FP32 teacher: greedy decoding without timestamps, as the forced sequence.
-  const auto tokenizer = Tokenizer::load(m->directory());
-  const WhisperTokens tok = WhisperTokens::from(tokenizer);
-  GenerateOptions g;
-  g.beam_size = 1;
-  g.suppress_tokens = suppressed_tokens(tokenizer, std::vector<int>{-1});
-  g.return_no_speech_prob = false;
-  std::vector<Utterance> utts;
-  for (const CalibrationAudio& a : audio) {
-    Utterance u;
-    const audio::LogMel mel = audio::log_mel_spectrogram(audio::load_audio_16k(a.path), cfg.n_mels, 160);
-    u.window = first_window(mel);
-    u.encoder_out = m->encode(u.window);
-    std::vector<int> prompt{tok.sot};
-    if (cfg.multilingual) {
-      const auto langs = detect_language(*m, tokenizer, u.encoder_out);
-      prompt.push_back(tokenizer.token_id("<|" + langs.at(0).code + "|>"));
-      prompt.push_back(tok.transcribe);
-    }
-    prompt.push_back(tok.no_timestamps);
-    const GenerateResult r = whisper_generate(*m, tok, u.encoder_out, prompt, g);
-    u.tokens = prompt;
-    const auto& gen = r.hypotheses.at(0).tokens;
-    u.tokens.insert(u.tokens.end(), gen.begin(), gen.end());
-    u.first_scored = static_cast<int64_t>(prompt.size()) - 1;
-    u.scored = static_cast<int64_t>(u.tokens.size()) - u.first_scored;
-    const std::vector<float> logits = teacher_forced_logits(*m, u.encoder_out, u.tokens);
-    u.teacher.resize(static_cast<size_t>(u.scored * V));
-    std::vector<double> lp;
-    for (int64_t r = 0; r < u.scored; ++r) {
-      log_softmax(logits.data() + (u.first_scored + r) * V, V, lp);
-      for (int64_t i = 0; i < V; ++i) u.teacher[r * V + i] = static_cast<float>(lp[i]);
-    }
-    result.tokens += u.scored;
-    utts.push_back(std::move(u));
-  }
-  // The teacher is stored in float: the FP32 model scored against it must give (close to) zero, not a rounding
-  // artefact that would swamp the KL of int8 weights.
   double self_kl = 0;
-  for (const Utterance& u : utts) self_kl += kl_sum(u, teacher_forced_logits(*m, u.encoder_out, u.tokens), V);
-  self_kl /= static_cast<double>(result.tokens);
+  const std::vector<Utterance> utts = prepare_teacher(*m, audio, &result.tokens, &self_kl);
 
   using clock = std::chrono::steady_clock;
   const auto t0 = clock::now();
@@ -231,6 +244,53 @@ quant::Sensitivity measure_whisper_sensitivity(const std::string& model_name, st
     std::fprintf(stderr, "sensitivity: %lld scored tokens over %zu utterances; FP32 against its own stored teacher: "
                          "KL %.3g\n", static_cast<long long>(result.tokens), utts.size(), self_kl);
   return result;
+}
+
+std::vector<RecipeDivergence> measure_recipe_divergence(const std::string& model_name,
+                                                        std::span<const CalibrationAudio> audio,
+                                                        std::span<const std::string> recipes, bool simulate,
+                                                        const std::function<void(const RecipeDivergence&)>& on_done) {
+  if (audio.empty()) throw InvalidArgument("divergence needs at least one utterance");
+  if (recipes.empty()) throw InvalidArgument("divergence needs at least one recipe");
+  if (is_model_file(model_name))
+    throw InvalidArgument("divergence: " + model_name +
+                          " is a quantized container; give the full-precision model the recipes apply to");
+  const auto m = WhisperModel::load(resolve_model_dir(model_name));
+  const int64_t V = m->config().n_vocab;
+  int64_t tokens = 0;
+  double self_kl = 0;
+  const std::vector<Utterance> utts = prepare_teacher(*m, audio, &tokens, &self_kl);
+  std::vector<RecipeDivergence> out;
+  for (const std::string& recipe : recipes) {
+    using clock = std::chrono::steady_clock;
+    const auto t0 = clock::now();
+    WhisperLoadOptions o;
+    o.recipe = recipe == "fp32" ? "" : recipe;  // "fp32": the unquantized model, as in quasr eval
+    o.simulate = simulate;
+    const auto q = load_whisper_model(model_name, o);
+    RecipeDivergence d;
+    d.recipe = recipe;
+    d.tokens = tokens;
+    d.fp32_self_kl = self_kl;
+    int64_t agree = 0;
+    double kl = 0;
+    for (const Utterance& u : utts) {
+      const std::vector<float> logits = teacher_forced_logits(*q, q->encode(u.window), u.tokens);
+      kl += kl_sum(u, logits, V);
+      // The raw distributions' most likely tokens (before decoding's suppressions), quantized against FP32.
+      for (int64_t r = 0; r < u.scored; ++r) {
+        const float* row = logits.data() + (u.first_scored + r) * V;
+        const float* t = u.teacher.data() + r * V;
+        agree += (std::max_element(row, row + V) - row) == (std::max_element(t, t + V) - t);
+      }
+    }
+    d.kl = std::max(0.0, kl / static_cast<double>(tokens));
+    d.top1_agreement = static_cast<double>(agree) / static_cast<double>(tokens);
+    d.seconds = std::chrono::duration<double>(clock::now() - t0).count();
+    if (on_done) on_done(d);
+    out.push_back(std::move(d));
+  }
+  return out;
 }
 
 quant::Recipe expand_whisper_auto_bits(const quant::Recipe& recipe, const std::string& dir,

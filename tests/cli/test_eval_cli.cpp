@@ -186,14 +186,35 @@ TEST(EvalCli, ContainerReportsItsOwnRecipeAndSize) {
 // Calibration-type commands refuse the evaluation split before doing any work, each naming why, and write nothing.
 TEST(EvalCli, CalibrationCommandsRefuseTheEvaluationSet) {
   qt::TempDir tmp;
-  for (const std::string cmd : {"calibrate", "sensitivity"}) {
-    const std::string out = tmp.file(cmd + ".out");
+  for (const std::string cmd : {"calibrate", "sensitivity", "divergence w8a8"}) {
+    const std::string out = tmp.file(cmd.substr(0, cmd.find(' ')) + ".out");
     const CliRun r = run_quasr(tmp, cmd + " --model tiny.en --data " + qt::librispeech_dir() + "/mini-eval -o " + out);
     EXPECT_EQ(r.rc, 1) << cmd;
     EXPECT_NE(r.err.find("is the evaluation set (mini-eval)"), std::string::npos) << cmd << ": " << r.err;
     EXPECT_NE(r.err.find("use mini-calib"), std::string::npos) << cmd << ": " << r.err;
     EXPECT_FALSE(std::filesystem::exists(out)) << cmd;
   }
+}
+
+// `quasr divergence` prints one table row per recipe and writes the same numbers as JSON; a misspelt recipe is
+// refused before any model is loaded.
+TEST(EvalCli, DivergenceTableAndJson) {
+  qt::TempDir tmp;
+  const std::string out = tmp.file("div.json");
+  const CliRun r = run_quasr(tmp, "divergence fp32 w=int8:pc --data " + qt::librispeech_dir() +
+                                      "/mini-calib --limit 1 -t 2 -o " + out);
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.out.find("| `w=int8:pc` |"), std::string::npos) << r.out;
+  const auto j = read_json(out);
+  ASSERT_EQ(j["results"].size(), 2u);
+  EXPECT_EQ(j["results"][0]["recipe"], "fp32");
+  EXPECT_LT(j["results"][0]["kl"].get<double>(), 1e-6);
+  EXPECT_GT(j["results"][1]["kl"].get<double>(), 0.0);
+  EXPECT_GT(j["tokens"].get<int64_t>(), 0);
+
+  const CliRun bad = run_quasr(tmp, "divergence w=int9:pc --data " + qt::librispeech_dir() + "/mini-calib");
+  EXPECT_EQ(bad.rc, 1);
+  EXPECT_NE(bad.err.find("int9"), std::string::npos) << bad.err;
 }
 
 // `quasr sweep` over a two-point grid on one clip: each point's records are evaluate()'s (same WER as quasr eval

@@ -8,6 +8,7 @@
 
 #include "quasr/audio/audio.h"
 #include "quasr/audio/mel.h"
+#include "quasr/core/error.h"
 #include "quasr/eval/dataset.h"
 #include "quasr/models/tokenizer.h"
 #include "quasr/models/transcribe.h"
@@ -123,6 +124,31 @@ TEST(Sensitivity, TinyEnKlGrowsWithCoarserFormatsAndAutoBitsTranscribes) {
   t.temperatures = {0.0f};
   const std::string text = transcribe(*q, tokenizer, audio::load_audio_16k(clips[0]), t).text();
   EXPECT_GT(text.size(), 5u) << text;
+}
+
+// Whole-recipe divergence (quasr divergence): FP32 itself is at the resolution floor with every top-1 token
+// agreeing; int8 weights move the model less than int4 groups of 128, which move it less than int3; GPTQ-free
+// recipes only, so no calibration file is needed.
+TEST(Divergence, TinyEnRanksRecipesByHowFarTheyMoveTheModel) {
+  if (!have_tiny_en() || !fs::is_directory(kMiniCalib)) GTEST_SKIP() << "no tiny.en or mini-calib";
+  const auto audio = short_utterances(2);
+  ASSERT_EQ(audio.size(), 2u);
+  const std::vector<std::string> recipes = {"fp32", "w=int8:pc", "w=int4:g128", "w=int3:g128"};
+  size_t seen = 0;
+  const auto r = measure_recipe_divergence("tiny.en", audio, recipes, /*simulate=*/true,
+                                           [&](const RecipeDivergence&) { ++seen; });
+  ASSERT_EQ(r.size(), 4u);
+  EXPECT_EQ(seen, 4u);
+  EXPECT_GT(r[0].tokens, 10);
+  EXPECT_LT(r[0].kl, 1e-6);
+  EXPECT_EQ(r[0].top1_agreement, 1.0);
+  for (size_t i = 1; i < r.size(); ++i) {
+    EXPECT_EQ(r[i].recipe, recipes[i]);
+    EXPECT_TRUE(std::isfinite(r[i].kl));
+    EXPECT_GT(r[i].kl, r[i - 1].kl) << recipes[i] << " against " << recipes[i - 1];
+  }
+  EXPECT_LT(r[3].top1_agreement, 1.0);
+  EXPECT_THROW(measure_recipe_divergence("tiny.en", audio, {}, true), InvalidArgument);
 }
 
 }  // namespace

@@ -37,6 +37,23 @@ quant::Sensitivity measure_whisper_sensitivity(const std::string& model, std::sp
                                                const std::string& description,
                                                const SensitivityOptions& options = {});
 
+// How far a whole recipe moves the model from FP32 on calibration audio, by the same proxy as sensitivity (the
+// teacher-forced decoder's next-token KL from the FP32 model, FP32 greedy tokens forced), with every tensor the
+// recipe names quantized at once: a fast way to rank recipes (PTQ algorithms, mixes) before a WER evaluation.
+struct RecipeDivergence {
+  std::string recipe;
+  double kl = 0;              // nats per scored token, mean
+  double top1_agreement = 0;  // share of scored positions whose most likely token is FP32's
+  int64_t tokens = 0;         // scored positions
+  double fp32_self_kl = 0;    // the FP32 model against its stored teacher: the resolution floor
+  double seconds = 0;         // quantizing on load + scoring
+};
+// `model` is a full-precision model (name or directory; a .quasr file is refused); each recipe is applied on load
+// (simulation path when `simulate`; "fp32" is the unquantized model, as in quasr eval). on_done (may be empty) sees each result as soon as it is measured.
+std::vector<RecipeDivergence> measure_recipe_divergence(const std::string& model, std::span<const CalibrationAudio> audio,
+                                                        std::span<const std::string> recipes, bool simulate,
+                                                        const std::function<void(const RecipeDivergence&)>& on_done = {});
+
 // `recipe` with auto-bits=B,sens=FILE expanded into per-tensor rules for the float model in `dir` (config
 // `config`), the sens file checked against the model's source hash; other recipes are returned unchanged.
 quant::Recipe expand_whisper_auto_bits(const quant::Recipe& recipe, const std::string& dir,
