@@ -31,9 +31,10 @@ std::string mib(int64_t bytes) {
 
 void print_table(const eval::EvalResult& r, const std::optional<eval::PairedComparison>& vs_baseline) {
   const auto& s = r.summary;
-  std::printf("quasr eval: %s, recipe %s (%s), %zu utterances of %s (beam %d, %d threads)\n", r.model.c_str(),
+  std::printf("quasr eval: %s, recipe %s (%s), %zu utterances of %s (beam %d, %s)\n", r.model.c_str(),
               r.recipe.c_str(), r.execution.c_str(), r.records.size(), r.data_source.c_str(), r.beam_size,
-              r.threads);
+              r.jobs > 1 ? (std::to_string(r.jobs) + " jobs of 1 thread").c_str()
+                         : (std::to_string(r.threads) + " threads").c_str());
   std::printf("  %-22s %6.2f%%  [%.2f, %.2f] %.0f%% bootstrap CI   (%lld errors / %lld words)\n", "WER",
               100 * s.score.wer(), 100 * s.wer_ci.lower, 100 * s.wer_ci.upper, 100 * s.wer_ci.level,
               static_cast<long long>(s.score.words.errors()), static_cast<long long>(s.score.words.ref_length()));
@@ -128,6 +129,9 @@ void register_eval(CLI::App& app) {
   cmd->add_flag("--simulate", a->req.simulate,
                 "Run quantized recipes through the simulation path (accuracy only) instead of native kernels");
   cmd->add_option("--threads,-t", a->req.threads, "Worker threads (0 = all cores)")->capture_default_str();
+  cmd->add_option("--jobs,-j", a->req.jobs,
+                  "Utterances decoded at once, one thread each (same results as -t 1; --threads unused)")
+      ->capture_default_str();
   cmd->add_option("--normalizer", a->req.normalizer, "english, basic, basic-nodiacritics or none")
       ->capture_default_str();
   cmd->add_option("--output,-o", a->out, "Output directory")->capture_default_str();

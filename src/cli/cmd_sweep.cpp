@@ -56,6 +56,7 @@ void run_sweep_command(SweepArgs& a) {
   }
   a.req.selection.shuffle_seed = a.shuffle;
   if (a.req.beam_size < 1) throw InvalidArgument("--beam must be >= 1, got " + std::to_string(a.req.beam_size));
+  if (a.req.jobs < 1) throw InvalidArgument("--jobs must be >= 1, got " + std::to_string(a.req.jobs));
   const report::Grid grid = report::load_grid(a.grid, eval::check_recipe);
   report::SweepOptions opt;
   opt.out_dir = a.out;
@@ -107,7 +108,8 @@ void run_sweep_command(SweepArgs& a) {
           out.layers.push_back({t.tensor, t.role, t.layer, t.format, t.bytes, t.elements});
         nlohmann::json s = eval::summary_json(r, /*with_tensors=*/false);
         out.extra = {{"size", s["size"]}, {"memory", s["memory"]}, {"speed", s["speed"]},
-                     {"execution", r.execution}, {"threads", r.threads}, {"beam_size", r.beam_size}};
+                     {"execution", r.execution}, {"threads", r.threads}, {"jobs", r.jobs},
+                     {"beam_size", r.beam_size}};
         out.records = std::move(r.records);
         std::error_code ec;
         fs::remove_all(req.out_dir, ec);  // the point store now holds the records
@@ -161,6 +163,9 @@ void register_sweep(CLI::App& app) {
   cmd->add_flag("--simulate", a->req.simulate,
                 "Run quantized recipes through the simulation path (accuracy only) instead of native kernels");
   cmd->add_option("--threads,-t", a->req.threads, "Worker threads (0 = all cores)")->capture_default_str();
+  cmd->add_option("--jobs,-j", a->req.jobs,
+                  "Utterances of a point decoded at once, one thread each (same results as -t 1; --threads unused)")
+      ->capture_default_str();
   cmd->add_option("--output,-o", a->out, "Output directory (point store + report)")->capture_default_str();
   cmd->add_option("--shard", a->shard, "Run the points with index % N == i (i/N)")->capture_default_str();
   cmd->add_option("--progress", a->progress, "auto, bar, lines or quiet")->capture_default_str();

@@ -6,11 +6,14 @@
 #include <sys/resource.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
 #include <map>
+#include <mutex>
+#include <optional>
 #include <set>
 
 #include "quasr/audio/audio.h"
@@ -172,6 +175,7 @@ EvalResult evaluate(const EvalRequest& req) {
                                              std::to_string(req.threads));
   if (req.selection.limit && *req.selection.limit == 0) throw InvalidArgument("limit must be >= 1");
   if (req.write_every == 0) throw InvalidArgument("write_every must be >= 1");
+  if (req.jobs < 1) throw InvalidArgument("jobs must be >= 1, got " + std::to_string(req.jobs));
   // A .quasr container is quantized already: the recipe stored in it decides the reported recipe, the size, the
   // modelled memory (its kv= precision) and the execution path.
   const bool container = models::is_model_file(req.model);
@@ -190,14 +194,17 @@ EvalResult evaluate(const EvalRequest& req) {
   const Dataset dataset = select(load_dataset(data_path), req.selection);
   if (dataset.utterances.empty()) throw InvalidArgument("dataset " + data_path.string() + " has no utterances");
 
-  set_num_threads(req.threads);
+  // With jobs > 1 the pool runs one decoding loop per job; the kernels inside a pool task run inline, so each
+  // utterance is decoded on one thread.
+  set_num_threads(req.jobs > 1 ? req.jobs : req.threads);
   reset_peak_rss();
   EvalResult res;
   res.model = req.model;
   res.recipe = recipe_text;
   res.data_source = dataset.source;
   res.beam_size = req.beam_size;
-  res.threads = num_threads();
+  res.jobs = req.jobs;
+  res.threads = req.jobs > 1 ? 1 : num_threads();
 
   const auto t_load = std::chrono::steady_clock::now();
   // Quantized recipes run on the native low-bit kernels, or with `simulate` through the simulation path
@@ -242,51 +249,94 @@ EvalResult evaluate(const EvalRequest& req) {
   opt.validate();
 
   const size_t n = dataset.utterances.size();
-  std::vector<UtteranceRecord> records;
-  records.reserve(n);
+  // One slot per utterance, filled as utterances finish (in any order with jobs > 1); `mu` guards the slots, the
+  // counters and the progress output.
+  std::vector<std::optional<UtteranceRecord>> slots(n);
+  std::vector<size_t> to_decode;
+  std::mutex mu;
   ErrorCounts running;
-  size_t since_write = 0;
-  auto flush = [&] {
-    if (!jsonl.empty()) write_records(jsonl, records);
+  size_t finished = 0, since_write = 0;
+  auto flush = [&] {  // under mu
+    if (!jsonl.empty()) {
+      std::vector<UtteranceRecord> so_far;
+      for (const auto& s : slots)
+        if (s) so_far.push_back(*s);
+      write_records(jsonl, so_far);
+    }
     since_write = 0;
   };
-  for (size_t i = 0; i < n; ++i) {
-    const Utterance& u = dataset.utterances[i];
-    if (auto it = done.find(u.id); it != done.end()) {
-      records.push_back(std::move(it->second));
-      ++res.resumed;
-    } else {
-      const std::vector<float> samples = audio::load_audio_16k(u.audio.string());
-      const auto t0 = std::chrono::steady_clock::now();
-      const models::Transcription t = models::transcribe(*model, tokenizer, samples, opt);
-      const double wall = seconds_since(t0);
-      UtteranceRecord r = make_record(u, t.text(), *normalizer);
-      r.audio_seconds = t.duration;
-      r.decode_seconds = wall;
-      r.extra["mel_seconds"] = t.times.mel_s;
-      r.extra["encode_seconds"] = t.times.encode_s;
-      r.extra["decoder_seconds"] = t.times.decode_s;
-      r.extra["windows"] = t.times.windows;
-      r.extra["run"] = identity;
-      res.speed.audio_seconds += t.duration;
-      res.speed.wall_seconds += wall;
-      res.speed.mel_seconds += t.times.mel_s;
-      res.speed.encode_seconds += t.times.encode_s;
-      res.speed.decode_seconds += t.times.decode_s;
-      records.push_back(std::move(r));
-      if (++since_write >= req.write_every) flush();
-    }
-    running += records.back().words;
-    if (req.on_utterance) req.on_utterance(i + 1, n);
+  auto report = [&](size_t i, bool decoded) {  // under mu
+    running += slots[i]->words;
+    ++finished;
+    if (decoded && req.on_utterance) req.on_utterance(finished, n);
     if (!req.quiet) {
       char line[256];
-      std::snprintf(line, sizeof line, "[%zu/%zu] %s WER so far %.1f%%\n", i + 1, n, u.id.c_str(),
-                    100.0 * running.rate());
+      std::snprintf(line, sizeof line, "[%zu/%zu] %s WER so far %.1f%%\n", finished, n,
+                    dataset.utterances[i].id.c_str(), 100.0 * running.rate());
       log << line << std::flush;
     }
+  };
+  for (size_t i = 0; i < n; ++i) {
+    if (auto it = done.find(dataset.utterances[i].id); it != done.end()) {
+      slots[i] = std::move(it->second);
+      ++res.resumed;
+      report(i, false);
+    } else {
+      to_decode.push_back(i);
+    }
+  }
+  if (req.on_utterance) req.on_utterance(finished, n);  // the resumed ones at once, before any decoding
+
+  std::atomic<size_t> next{0};
+  std::atomic<bool> failed{false};
+  auto decode_loop = [&] {
+    for (size_t w; !failed.load() && (w = next.fetch_add(1)) < to_decode.size();) {
+      const size_t i = to_decode[w];
+      const Utterance& u = dataset.utterances[i];
+      try {
+        const std::vector<float> samples = audio::load_audio_16k(u.audio.string());
+        const auto t0 = std::chrono::steady_clock::now();
+        const models::Transcription t = models::transcribe(*model, tokenizer, samples, opt);
+        const double wall = seconds_since(t0);
+        UtteranceRecord r = make_record(u, t.text(), *normalizer);
+        r.audio_seconds = t.duration;
+        r.decode_seconds = wall;
+        r.extra["mel_seconds"] = t.times.mel_s;
+        r.extra["encode_seconds"] = t.times.encode_s;
+        r.extra["decoder_seconds"] = t.times.decode_s;
+        r.extra["windows"] = t.times.windows;
+        r.extra["run"] = identity;
+        std::lock_guard lock(mu);
+        res.speed.audio_seconds += t.duration;
+        res.speed.wall_seconds += wall;
+        res.speed.mel_seconds += t.times.mel_s;
+        res.speed.encode_seconds += t.times.encode_s;
+        res.speed.decode_seconds += t.times.decode_s;
+        slots[i] = std::move(r);
+        report(i, true);
+        if (++since_write >= req.write_every) flush();
+      } catch (...) {
+        failed = true;  // the other jobs stop after their current utterance
+        throw;
+      }
+    }
+  };
+  try {
+    if (req.jobs == 1) {
+      decode_loop();
+    } else {
+      parallel_for(0, req.jobs, 1, [&](int64_t begin, int64_t end) {
+        for (int64_t j = begin; j < end; ++j) decode_loop();
+      });
+    }
+  } catch (...) {
+    std::lock_guard lock(mu);
+    flush();  // keep every utterance that did finish; a rerun with resume starts after them
+    throw;
   }
   flush();
-  res.records = std::move(records);
+  res.records.reserve(n);
+  for (auto& s : slots) res.records.push_back(std::move(*s));
   res.summary = summarize(recipe_text, res.records, req.bootstrap);
   res.peak_rss_bytes = peak_rss_bytes();
   if (!req.out_dir.empty()) write_json_atomic(req.out_dir / "summary.json", summary_json(res));
@@ -321,6 +371,7 @@ nlohmann::json summary_json(const EvalResult& r, bool with_tensors) {
       {"resumed", r.resumed},
       {"beam_size", r.beam_size},
       {"threads", r.threads},
+      {"jobs", r.jobs},
       {"accuracy", to_json(r.summary)},
       {"size", size},
       {"memory",

@@ -34,8 +34,9 @@ std::string format_duration(double seconds) {
   return buf;
 }
 
-// Progress over the points of this run. ETA = mean seconds of the points computed so far (with the current
-// point's own fraction when it reports one) times the work left; unknown before the first estimate.
+// Progress over the points of this run. ETA = mean seconds of the points computed so far (before the first
+// finishes: the current point's own rate, from its first report on, so that a resumed point's records reported
+// at once do not count as fast work) times the work left; unknown before the first estimate.
 class SweepProgress final : public Progress {
  public:
   SweepProgress(std::ostream& out, ProgressStyle style, size_t total) : out_(out), style_(style), total_(total) {
@@ -48,6 +49,7 @@ class SweepProgress final : public Progress {
     label_ = p.entry.label == p.entry.recipe ? p.entry.recipe : p.entry.label + " (" + p.entry.recipe + ")";
     point_start_ = Clock::now();
     fraction_ = 0;
+    base_set_ = false;
     if (style_ == ProgressStyle::Lines) line("...");
     if (style_ == ProgressStyle::Bar) draw(true);
   }
@@ -67,6 +69,11 @@ class SweepProgress final : public Progress {
   void advance(size_t done, size_t total) override {
     if (total == 0) return;
     fraction_ = std::min(1.0, double(done) / double(total));
+    if (!base_set_) {  // the point's rate is measured from here: work reported at once (resumed) is not timed
+      base_set_ = true;
+      base_fraction_ = fraction_;
+      base_time_ = Clock::now();
+    }
     sub_ = std::to_string(done) + "/" + std::to_string(total);
     auto now = Clock::now();
     double since = std::chrono::duration<double>(now - last_draw_).count();
@@ -90,12 +97,11 @@ class SweepProgress final : public Progress {
 
  private:
   std::string eta() const {
-    double current = std::chrono::duration<double>(Clock::now() - point_start_).count();
     double per_point;
     if (computed_ > 0)
       per_point = computed_seconds_ / double(computed_);
-    else if (fraction_ > 0.02)
-      per_point = current / fraction_;
+    else if (base_set_ && fraction_ - base_fraction_ > 0.02)
+      per_point = std::chrono::duration<double>(Clock::now() - base_time_).count() / (fraction_ - base_fraction_);
     else
       return "ETA ?";
     double left = per_point * (double(remaining_) - fraction_);
@@ -130,7 +136,9 @@ class SweepProgress final : public Progress {
   std::ostream& out_;
   ProgressStyle style_;
   size_t total_, remaining_ = 0, ordinal_ = 0, computed_ = 0;
-  double computed_seconds_ = 0, fraction_ = 0;
+  double computed_seconds_ = 0, fraction_ = 0, base_fraction_ = 0;
+  bool base_set_ = false;
+  Clock::time_point base_time_;
   std::string label_, sub_;
   Clock::time_point point_start_ = Clock::now(), last_draw_ = Clock::now() - std::chrono::hours(1);
   bool bar_open_ = false;

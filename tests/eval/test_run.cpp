@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
 
 #include "../models/test_decode_util.h"
 #include "quasr/core/error.h"
@@ -16,6 +17,7 @@
 namespace qe = quasr::eval;
 namespace qm = quasr::models;
 namespace qt = quasr::testing;
+namespace fs = std::filesystem;
 
 TEST(EvalRun, SizeEqualsQTensorStorageOfRealWeights) {
   const qm::WhisperWeights w = qm::load_whisper_weights(qt::model_dir("tiny.en"));
@@ -148,7 +150,10 @@ TEST(EvalRun, ScoresMatchRecordsAndResumeSkipsDone) {
   // Resume with a larger selection: the 2 finished utterances are taken over, the others decoded.
   r.selection.limit = 3;
   r.resume = true;
+  std::vector<size_t> reported;
+  r.on_utterance = [&](size_t done, size_t) { reported.push_back(done); };
   const qe::EvalResult b = qe::evaluate(r);
+  EXPECT_EQ(reported, (std::vector<size_t>{2, 3}));  // the resumed ones at once (a sweep's ETA ignores them)
   EXPECT_EQ(b.resumed, 2u);
   ASSERT_EQ(b.records.size(), 3u);
   EXPECT_EQ(b.records[0].hypothesis, a.records[0].hypothesis);
@@ -157,4 +162,79 @@ TEST(EvalRun, ScoresMatchRecordsAndResumeSkipsDone) {
   // Resuming with another configuration is refused rather than mixing results.
   r.beam_size = 2;
   EXPECT_THROW(qe::evaluate(r), quasr::InvalidArgument);
+}
+
+// --jobs: utterances decoded concurrently, one thread each, give exactly the records of one thread, in dataset
+// order (in the file too), on real tiny.en weights under a quantized recipe.
+TEST(EvalRun, JobsGiveTheRecordsOfOneThreadInDatasetOrder) {
+  qt::TempDir tmp;
+  qe::EvalRequest r;
+  r.data = qt::librispeech_dir() + "/test-clean";
+  r.recipe = "w=int4:g128";
+  r.simulate = true;
+  r.quiet = true;
+  r.threads = 1;
+  r.out_dir = tmp.path / "one";
+  const qe::EvalResult one = qe::evaluate(r);
+  r.jobs = 3;
+  r.out_dir = tmp.path / "jobs";
+  std::vector<size_t> reported;  // counted, not indexed: utterances may finish in any order
+  r.on_utterance = [&](size_t done, size_t total) {
+    reported.push_back(done);
+    EXPECT_EQ(total, one.records.size());
+  };
+  const qe::EvalResult jobs = qe::evaluate(r);
+  EXPECT_EQ(jobs.jobs, 3);
+  EXPECT_EQ(jobs.threads, 1);
+  EXPECT_EQ(reported, (std::vector<size_t>{0, 1, 2, 3, 4}));  // 0: nothing resumed, before decoding
+  ASSERT_EQ(one.records.size(), 4u);
+  ASSERT_EQ(jobs.records.size(), one.records.size());
+  const auto back = qe::read_records(r.out_dir / "utterances.jsonl");
+  ASSERT_EQ(back.size(), one.records.size());
+  for (size_t i = 0; i < one.records.size(); ++i) {
+    EXPECT_EQ(jobs.records[i].id, one.records[i].id);
+    EXPECT_EQ(back[i].id, one.records[i].id);
+    EXPECT_EQ(jobs.records[i].hypothesis, one.records[i].hypothesis) << one.records[i].id;
+  }
+  EXPECT_DOUBLE_EQ(jobs.summary.score.wer(), one.summary.score.wer());
+  EXPECT_NEAR(jobs.speed.audio_seconds, one.speed.audio_seconds, 1e-9);
+
+  r.jobs = 0;
+  EXPECT_THROW(qe::evaluate(r), quasr::InvalidArgument);
+}
+
+// An utterance whose audio is corrupt stops the run with an error naming the file, and the utterances finished
+// before it are on disk (fewer than write_every of them: written because the run failed), so --resume keeps them.
+TEST(EvalRun, FailedUtteranceKeepsTheFinishedOnes) {
+  qt::TempDir tmp;
+  const std::string clean = qt::librispeech_dir() + "/test-clean/1089/134686/";
+  const fs::path bad = tmp.path / "bad.flac";
+  { std::ofstream(bad) << "not a flac file"; }
+  const fs::path manifest = tmp.path / "m.tsv";
+  {
+    std::ofstream m(manifest);
+    m << clean << "1089-134686-0000.flac\tfirst\ta-first\n"
+      << clean << "1089-134686-0001.flac\tsecond\tb-second\n"
+      << bad.string() << "\tthird\tz-bad\n";
+  }
+  for (int jobs : {1, 2}) {
+    qe::EvalRequest r;
+    r.data = manifest.string();
+    r.quiet = true;
+    r.threads = 1;
+    r.jobs = jobs;
+    r.out_dir = tmp.path / ("out" + std::to_string(jobs));
+    try {
+      qe::evaluate(r);
+      ADD_FAILURE() << "expected an error for the corrupt file";
+    } catch (const quasr::Error& e) {
+      EXPECT_NE(std::string(e.what()).find("bad.flac"), std::string::npos) << e.what();
+    }
+    // Both good ones were taken before the bad one (utterances are handed out in order) and a taken utterance
+    // is always finished, so both are kept with 2 jobs as well.
+    const auto kept = qe::read_records(r.out_dir / "utterances.jsonl");
+    ASSERT_EQ(kept.size(), 2u) << jobs << " jobs";
+    EXPECT_EQ(kept[0].id, "a-first");
+    EXPECT_EQ(kept[1].id, "b-second");
+  }
 }

@@ -5,6 +5,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <thread>
+
 #include "quasr/core/error.h"
 #include "quasr/report/grid.h"
 #include "quasr/report/store.h"
@@ -271,6 +274,33 @@ TEST(Sweep, PlainProgressLinesWhenNotATerminal) {
   o.progress_stream = &again;
   run_sweep(test_grid(), test_context(), Counting().fn(), o);
   EXPECT_NE(again.str().find("[2/7] w8a8: cached"), std::string::npos) << again.str();
+}
+
+// A resumed point reports its finished utterances at once: the ETA must come from the time its new ones take,
+// not count the resumed ones as work done in no time. 80 of 100 reported at once, then four more 250 ms apart
+// (at least 1 s for 4 %): at least 25 s a point, at least 4 s for the 16 % left; counting the resumed ones
+// would say about 0.2 s.
+TEST(Sweep, EtaOfAResumedPointIgnoresTheResumedWork) {
+  auto dir = fresh_dir("progress_resumed");
+  std::ostringstream log;
+  SweepOptions o = quiet_options(dir);
+  o.progress = ProgressStyle::Bar;
+  o.progress_stream = &log;
+  Grid one = test_grid();
+  one.entries.resize(1);
+  run_sweep(one, test_context(), [](const SweepPoint& p, Progress& progress) {
+    progress.advance(80, 100);
+    for (size_t done = 81; done <= 84; ++done) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(250));
+      progress.advance(done, 100);
+    }
+    return fake_evaluate(p, progress);
+  }, o);
+  const std::string s = log.str();
+  const size_t at = s.find("(84/100) ETA ");
+  ASSERT_NE(at, std::string::npos) << s;
+  const std::string eta = s.substr(at + 13, s.find_first_of("\r\n", at + 13) - at - 13);
+  EXPECT_TRUE(eta.find('m') != std::string::npos || std::stoi(eta) >= 4) << eta;
 }
 
 TEST(Sweep, ParseShard) {

@@ -36,12 +36,18 @@ struct EvalRequest {
   int beam_size = 1;
   std::string language;  // "" = English-only models: en; multilingual: detect
   int threads = 0;  // 0 = all cores
+  // Utterances decoded at once, each on one thread (its kernels run inline on its worker): N > 1 uses N cores for
+  // N times the throughput of `threads = 1` (batch-1 decoding scales poorly across threads), with the same
+  // records as `threads = 1`. `threads` is not used then. Records stay in dataset order.
+  int jobs = 1;
   std::string normalizer = "english";
   std::filesystem::path out_dir;  // empty: write nothing
   bool resume = false;            // skip utterances already in out_dir/utterances.jsonl (same model/recipe/beam)
   size_t write_every = 8;         // utterances.jsonl is rewritten atomically after every batch of this many
   std::ostream* progress = nullptr;  // progress lines; nullptr = std::cerr
-  std::function<void(size_t done, size_t total)> on_utterance;  // called after each utterance (e.g. a sweep's ETA)
+  // Progress (e.g. a sweep's ETA): called once before decoding with the resumed count (0 if none), then after each
+  // decoded utterance with the number finished so far.
+  std::function<void(size_t done, size_t total)> on_utterance;
   bool quiet = false;
   BootstrapOptions bootstrap;
 };
@@ -106,14 +112,16 @@ struct EvalResult {
   std::string model, model_dir, recipe, data_source;
   std::string execution;  // "fp32", "native" (low-bit kernels), or "simulated" (dequantized weights,
                           // fake-quantized activations: the scheme's accuracy, not its speed)
-  int beam_size = 1, threads = 1;
+  int beam_size = 1, threads = 1;  // threads per utterance
+  int jobs = 1;                    // utterances decoded at once
   std::vector<UtteranceRecord> records;  // in dataset order
   size_t resumed = 0;                    // records taken from a previous run
   SystemSummary summary;
   SizeReport size;
   MemoryModel memory;
   int64_t peak_rss_bytes = 0;
-  SpeedReport speed;  // over the utterances decoded in this run (resumed ones excluded)
+  SpeedReport speed;  // over the utterances decoded in this run (resumed ones excluded); with jobs > 1 each
+                      // utterance's wall time is its own stream's, so the RTF is per stream, not throughput
 };
 
 // With request.resume, the records already in out_dir/utterances.jsonl are of another run (other model directory,
