@@ -42,6 +42,14 @@ SweepOptions quiet_options(const fs::path& out) {
   return o;
 }
 
+// Options whose progress, in `style`, goes to `log`.
+SweepOptions progress_options(const fs::path& out, ProgressStyle style, std::ostream& log) {
+  SweepOptions o = quiet_options(out);
+  o.progress = style;
+  o.progress_stream = &log;
+  return o;
+}
+
 struct Counting {
   int calls = 0;
   int fail_at = -1;  // index of the point whose evaluation throws
@@ -258,11 +266,8 @@ TEST(Sweep, MergeRejectsConflictsAndForeignSweeps) {
 }
 
 TEST(Sweep, PlainProgressLinesWhenNotATerminal) {
-  auto dir = fresh_dir("progress");
   std::ostringstream log;
-  SweepOptions o = quiet_options(dir);
-  o.progress = ProgressStyle::Lines;
-  o.progress_stream = &log;
+  SweepOptions o = progress_options(fresh_dir("progress"), ProgressStyle::Lines, log);
   run_sweep(test_grid(), test_context(), Counting().fn(), o);
   const std::string s = log.str();
   EXPECT_NE(s.find("[1/7] fp32 ..."), std::string::npos) << s;
@@ -281,11 +286,8 @@ TEST(Sweep, PlainProgressLinesWhenNotATerminal) {
 // (at least 1 s for 4 %): at least 25 s a point, at least 4 s for the 16 % left; counting the resumed ones
 // would say about 0.2 s.
 TEST(Sweep, EtaOfAResumedPointIgnoresTheResumedWork) {
-  auto dir = fresh_dir("progress_resumed");
   std::ostringstream log;
-  SweepOptions o = quiet_options(dir);
-  o.progress = ProgressStyle::Bar;
-  o.progress_stream = &log;
+  SweepOptions o = progress_options(fresh_dir("progress_resumed"), ProgressStyle::Bar, log);
   Grid one = test_grid();
   one.entries.resize(1);
   run_sweep(one, test_context(), [](const SweepPoint& p, Progress& progress) {
@@ -311,11 +313,8 @@ TEST(Sweep, ParseShard) {
 }
 
 TEST(Sweep, ProgressBarRedrawsOneLine) {
-  auto dir = fresh_dir("progress_bar");
   std::ostringstream log;
-  SweepOptions o = quiet_options(dir);
-  o.progress = ProgressStyle::Bar;
-  o.progress_stream = &log;
+  SweepOptions o = progress_options(fresh_dir("progress_bar"), ProgressStyle::Bar, log);
   run_sweep(test_grid(), test_context(), Counting().fn(), o);
   const std::string s = log.str();
   EXPECT_NE(s.find("\r\033[K[" + std::string(30, '-') + "] 0/7 fp32"), std::string::npos) << s;
